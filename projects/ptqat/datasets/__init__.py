@@ -1,0 +1,1 @@
+"""Data: the synthetic nuScenes generator and nuScenes info generation for the BEV models."""

@@ -1,0 +1,32 @@
+"""``ptqat.quant``: framework-free core of PTQAT (arXiv 2508.10557).
+
+Plain PyTorch (no OpenMMLab import), usable on any ``nn.Module``::
+
+    quantize_model -> calibrate (PTQ) -> measure_discrepancy -> select_layers
+    -> freeze_layers -> train (partial QAT) -> export_onnx
+
+PTQAT fine-tunes only the layers whose quantization discrepancy is *smallest* and freezes
+the rest at their PTQ state.
+"""
+from .calibration import calibrate
+from .config import LayerQuantSpec, QuantConfig, quantize_model
+from .discrepancy import METRICS, MODES, discrepancy_per_sample, measure_discrepancy
+from .freezing import FreezeReport, freeze_layers
+from .layers import (MatMul, QuantConv1d, QuantConv2d, QuantConvTranspose2d, QuantLinear, QuantMatMul,
+                     QuantModule, QuantMultiheadAttention, iter_quantizers, quantized_layers)
+from .lsq import INIT_METHODS, LSQFakeQuantFunction, LSQQuantizer, quant_range
+from .onnx_export import export_mode, export_onnx
+from .registry import (get_quant_module_class, register_quant_module, registered_quant_modules,
+                       unregister_quant_module)
+from .selection import STRATEGIES, num_selected, select_layers
+from .state import load_fp_state_dict, quant_state_keys, trainable_layers
+
+__all__ = [
+    'FreezeReport', 'INIT_METHODS', 'LSQFakeQuantFunction', 'LSQQuantizer', 'LayerQuantSpec', 'METRICS', 'MODES',
+    'MatMul', 'QuantConfig', 'QuantConv1d', 'QuantConv2d', 'QuantConvTranspose2d', 'QuantLinear', 'QuantMatMul',
+    'QuantModule', 'QuantMultiheadAttention', 'STRATEGIES', 'calibrate', 'discrepancy_per_sample', 'export_mode',
+    'export_onnx', 'freeze_layers', 'get_quant_module_class', 'iter_quantizers', 'load_fp_state_dict',
+    'measure_discrepancy', 'num_selected', 'quant_range', 'quant_state_keys', 'quantize_model', 'quantized_layers',
+    'register_quant_module', 'registered_quant_modules', 'select_layers', 'trainable_layers',
+    'unregister_quant_module',
+]

@@ -1,0 +1,114 @@
+"""Freezing everything except the selected layers (PTQAT's partial QAT)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Sequence
+
+import torch
+import torch.nn as nn
+
+from .layers import quantized_layers
+
+__all__ = ['FreezeReport', 'freeze_layers']
+
+
+@dataclass
+class FreezeReport:
+    """Outcome of :func:`freeze_layers`.
+
+    ``num_params_*`` count scalar elements (``numel``), each shared Parameter once.
+    """
+
+    quantized: List[str] = field(default_factory=list)
+    trainable: List[str] = field(default_factory=list)
+    frozen: List[str] = field(default_factory=list)
+    num_params_total: int = 0
+    num_params_trainable: int = 0
+    train_unquantized: bool = False
+
+    @property
+    def num_quantized(self) -> int:
+        return len(self.quantized)
+
+    @property
+    def num_trainable(self) -> int:
+        return len(self.trainable)
+
+    @property
+    def num_frozen(self) -> int:
+        return len(self.frozen)
+
+    def as_dict(self) -> Dict[str, Any]:
+        """Plain dict with the name lists and all counts."""
+        d = asdict(self)
+        d.update(num_quantized=self.num_quantized, num_trainable=self.num_trainable, num_frozen=self.num_frozen)
+        return d
+
+    def format_table(self, show_layers: bool = False) -> str:
+        """A small plain-text table; with ``show_layers`` one row per quantized layer."""
+        pct = 100.0 * self.num_params_trainable / max(self.num_params_total, 1)
+        rows = [('quantized layers', str(self.num_quantized)),
+                ('trainable layers', str(self.num_trainable)),
+                ('frozen layers', str(self.num_frozen)),
+                ('parameters total', f'{self.num_params_total:,}'),
+                ('parameters trainable', f'{self.num_params_trainable:,} ({pct:.1f}%)'),
+                ('non-quantized params train', 'yes' if self.train_unquantized else 'no')]
+        if show_layers:
+            selected = set(self.trainable)
+            rows += [(name, 'train' if name in selected else 'frozen') for name in self.quantized]
+        w0 = max(len(r[0]) for r in rows)
+        w1 = max(len(r[1]) for r in rows)
+        line = f'+-{"-" * w0}-+-{"-" * w1}-+'
+        body = [f'| {a:<{w0}} | {b:>{w1}} |' for a, b in rows]
+        title = 'PTQAT freeze report'
+        out = [line, f'| {title:<{w0 + w1 + 3}} |', line] + body[:6] + [line]
+        if show_layers:
+            out += body[6:] + [line]
+        return '\n'.join(out)
+
+    def __str__(self) -> str:
+        return self.format_table()
+
+
+def freeze_layers(model: nn.Module, trainable: Sequence[str], *, train_unquantized: bool = False) -> FreezeReport:
+    """Make only the ``trainable`` quantized layers trainable.
+
+    * a selected quantized layer trains its own parameters (weight, bias, ...) and its own
+      step sizes (see :meth:`QuantModule.own_parameters`);
+    * every other quantized layer is frozen (``requires_grad=False``) at its PTQ state;
+    * parameters outside every quantized layer (norms, embeddings, ...) are frozen unless
+      ``train_unquantized``. (BatchNorm running statistics are buffers and still update
+      in train mode; put frozen norms in eval mode if that is not wanted.)
+
+    The selection is recorded in each layer's ``ptqat_trainable`` buffer, i.e. saved in the
+    ``state_dict`` and recoverable by :func:`trainable_layers`. Create the optimizer after
+    this call (or filter by ``requires_grad``).
+
+    Raises ValueError naming any name in ``trainable`` that is not a quantized layer.
+    """
+    if isinstance(trainable, str):
+        raise ValueError(f'trainable must be a list of layer names, got the string {trainable!r}')
+    layers = quantized_layers(model)
+    names = [n for n, _ in layers]
+    unknown = [n for n in trainable if n not in set(names)]
+    if unknown:
+        raise ValueError(f'not quantized layers of this model: {unknown} '
+                         f'(quantized: {names[:8]}{" ..." if len(names) > 8 else ""})')
+    selected = set(trainable)
+    owned = set()
+    train = set()
+    for name, layer in layers:
+        for p in layer.own_parameters():
+            owned.add(id(p))
+            if name in selected:
+                train.add(id(p))
+        layer.ptqat_trainable.fill_(name in selected)
+    params = {id(p): p for p in model.parameters()}
+    with torch.no_grad():
+        for pid, p in params.items():
+            p.requires_grad_(pid in train or (train_unquantized and pid not in owned))
+    return FreezeReport(quantized=names, trainable=[n for n in names if n in selected],
+                        frozen=[n for n in names if n not in selected],
+                        num_params_total=sum(p.numel() for p in params.values()),
+                        num_params_trainable=sum(p.numel() for p in params.values() if p.requires_grad),
+                        train_unquantized=train_unquantized)

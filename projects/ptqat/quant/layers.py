@@ -1,0 +1,325 @@
+"""Quantized drop-in replacements of torch layers.
+
+Every quantized layer subclasses the float layer it replaces and keeps its parameter and
+buffer names (``weight``, ``bias``, ``in_proj_weight``, ...), so float checkpoints load into
+it. It adds LSQ fake quantizers as child modules:
+
+* ``weight_quantizer``: per-output-channel (axis 0 for Conv/Linear, axis 1 for
+  ConvTranspose whose weight is ``(in, out/groups, kH, kW)``) or per-tensor;
+* ``input_quantizer``: per-tensor, signed, on the layer input; ``None`` when ``a_bits`` is
+  None (weight-only quantization);
+* a bool buffer ``ptqat_trainable`` (shape ``()``) recording the PTQAT selection.
+
+``from_float(module, w_bits, a_bits, w_per_channel, *, w_init, a_init)`` converts an existing
+float layer, **sharing** its Parameter objects (and buffers, hooks and attributes). Layers can
+also be constructed directly, e.g. ``QuantConv2d(16, 32, 3, w_bits=4, a_bits=8)``.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Iterator, List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from .lsq import LSQQuantizer, check_bits
+
+__all__ = [
+    'MatMul', 'QuantConv1d', 'QuantConv2d', 'QuantConvTranspose2d', 'QuantLinear', 'QuantMatMul',
+    'QuantModule', 'QuantMultiheadAttention', 'iter_quantizers', 'quantized_layers',
+]
+
+DEFAULT_W_INIT = 'mse'
+DEFAULT_A_INIT = 'percentile'
+
+
+def _clone_module_state(src: nn.Module, dst: nn.Module) -> None:
+    """Give ``dst`` (fresh, uninitialised) the attributes of ``src``: the same Parameter and
+    buffer objects in new containers, so later edits of ``dst``'s children/parameters do not
+    leak into ``src``."""
+    for key, value in src.__dict__.items():
+        dst.__dict__[key] = copy.copy(value) if isinstance(value, (dict, set)) else value
+
+
+class QuantModule:
+    """Mixin shared by all quantized layers (place it first in the bases).
+
+    Subclasses set ``_float_cls`` (the torch layer they replace), ``_w_axis`` (output-channel
+    axis of the weight) and ``_weight_names`` (quantized weights -> quantizer attribute), and
+    implement ``forward``.
+    """
+
+    _float_cls: type = nn.Module
+    _w_axis: int = 0
+    #: ``(weight attribute, quantizer attribute)`` pairs quantized by this layer.
+    _weight_names: Tuple[Tuple[str, str], ...] = (('weight', 'weight_quantizer'),)
+    #: activation quantizer attributes (all fed with layer inputs).
+    _act_names: Tuple[str, ...] = ('input_quantizer',)
+
+    def __init__(self, *args, w_bits: int = 4, a_bits: Optional[int] = 8, w_per_channel: bool = True,
+                 w_init: str = DEFAULT_W_INIT, a_init: str = DEFAULT_A_INIT, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._ptqat_setup(w_bits, a_bits, w_per_channel, w_init, a_init)
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def from_float(cls, module: nn.Module, w_bits: int, a_bits: Optional[int], w_per_channel: bool = True,
+                   *, w_init: str = DEFAULT_W_INIT, a_init: str = DEFAULT_A_INIT):
+        """Quantized copy of ``module`` sharing its parameters, buffers and hooks.
+
+        Args:
+            module: an instance of ``cls._float_cls`` (subclasses accepted).
+            w_bits: weight bits, 2..8.
+            a_bits: input-activation bits, 2..8, or None for weight-only quantization.
+            w_per_channel: per-output-channel (True) or per-tensor weight step sizes.
+            w_init, a_init: step-size init methods of the weight / activation quantizers.
+        """
+        if not isinstance(module, cls._float_cls):
+            raise TypeError(f'{cls.__name__}.from_float expects a {cls._float_cls.__name__}, '
+                            f'got {type(module).__name__}')
+        if isinstance(module, QuantModule):
+            raise TypeError(f'{type(module).__name__} is already quantized')
+        q = cls.__new__(cls)
+        _clone_module_state(module, q)
+        q._ptqat_setup(w_bits, a_bits, w_per_channel, w_init, a_init)
+        return q
+
+    def _ptqat_setup(self, w_bits: int, a_bits: Optional[int], w_per_channel: bool, w_init: str,
+                     a_init: str) -> None:
+        check_bits(w_bits, 'w_bits')
+        if a_bits is not None:
+            check_bits(a_bits, 'a_bits')
+        self.w_bits, self.a_bits, self.w_per_channel = w_bits, a_bits, bool(w_per_channel)
+        device = None
+        for wname, qname in self._weight_names:
+            w = getattr(self, wname, None)
+            if w is None:
+                self.register_module(qname, None)
+                continue
+            device = w.device
+            q = LSQQuantizer(w_bits, signed=True, per_channel=self.w_per_channel, ch_axis=self._w_axis,
+                             init_method=w_init,
+                             num_channels=w.shape[self._w_axis] if self.w_per_channel else None)
+            q.role = 'weight'
+            self.register_module(qname, q.to(device))
+        if 'weight_quantizer' not in self._modules:  # uniform attribute, e.g. QuantMatMul
+            self.register_module('weight_quantizer', None)
+        for qname in self._act_names:
+            if a_bits is None:
+                self.register_module(qname, None)
+            else:
+                q = LSQQuantizer(a_bits, signed=True, per_channel=False, init_method=a_init)
+                self.register_module(qname, q.to(device) if device is not None else q)
+        self.register_buffer('ptqat_trainable', torch.tensor(False, device=device))
+
+    # ---------------------------------------------------------------- introspection
+    def own_quantizers(self) -> List[LSQQuantizer]:
+        """The LSQ quantizers that are direct children of this layer (not of nested layers)."""
+        return [m for m in self.children() if isinstance(m, LSQQuantizer)]  # type: ignore[attr-defined]
+
+    def weight_quantizer_pairs(self) -> List[Tuple[LSQQuantizer, Tensor]]:
+        """``(quantizer, weight tensor)`` for each quantized weight of this layer."""
+        pairs = []
+        for wname, qname in self._weight_names:
+            q, w = getattr(self, qname, None), getattr(self, wname, None)
+            if q is not None and w is not None:
+                pairs.append((q, w))
+        return pairs
+
+    def activation_quantizers(self) -> List[LSQQuantizer]:
+        """Own quantizers fed with runtime tensors (calibrated from observed inputs)."""
+        weights = {id(q) for q, _ in self.weight_quantizer_pairs()}
+        return [q for q in self.own_quantizers() if id(q) not in weights]
+
+    def own_parameters(self) -> List[nn.Parameter]:
+        """This layer's trainable tensors: its direct parameters and its own step sizes
+        (nested quantized layers, e.g. ``QuantMultiheadAttention.out_proj``, own theirs)."""
+        params = list(self.parameters(recurse=False))  # type: ignore[attr-defined]
+        for q in self.own_quantizers():
+            params.extend(q.parameters())
+        return params
+
+    def init_weight_quantizers(self) -> None:
+        """Initialise every weight quantizer's step size from its weight (``init_method``)."""
+        with torch.no_grad():
+            for q, w in self.weight_quantizer_pairs():
+                q.init_step_size(w)
+
+    @staticmethod
+    def _q(quantizer: Optional[LSQQuantizer], x: Tensor) -> Tensor:
+        return x if quantizer is None else quantizer(x)
+
+    def quant_weight(self) -> Tensor:
+        """The (fake-)quantized ``weight``."""
+        return self._q(self.weight_quantizer, self.weight)  # type: ignore[attr-defined]
+
+    def quant_input(self, x: Tensor) -> Tensor:
+        """The (fake-)quantized layer input."""
+        return self._q(self.input_quantizer, x)  # type: ignore[attr-defined]
+
+
+class QuantConv2d(QuantModule, nn.Conv2d):
+    """``nn.Conv2d`` with fake-quantized weight (axis 0) and input. Input ``(N, C_in, H, W)``."""
+
+    _float_cls = nn.Conv2d
+
+    def forward(self, input: Tensor) -> Tensor:
+        return self._conv_forward(self.quant_input(input), self.quant_weight(), self.bias)
+
+
+class QuantConv1d(QuantModule, nn.Conv1d):
+    """``nn.Conv1d`` with fake-quantized weight (axis 0) and input. Input ``(N, C_in, L)``."""
+
+    _float_cls = nn.Conv1d
+
+    def forward(self, input: Tensor) -> Tensor:
+        return self._conv_forward(self.quant_input(input), self.quant_weight(), self.bias)
+
+
+class QuantConvTranspose2d(QuantModule, nn.ConvTranspose2d):
+    """``nn.ConvTranspose2d`` with fake-quantized weight and input.
+
+    The weight is ``(C_in, C_out/groups, kH, kW)``: per-output-channel step sizes live on
+    **axis 1** (``C_out/groups`` of them; with ``groups > 1`` a step is shared by the
+    output channels of the same index in every group). This is also the axis of the ONNX
+    per-channel DequantizeLinear that TensorRT expects for deconvolution weights.
+    """
+
+    _float_cls = nn.ConvTranspose2d
+    _w_axis = 1
+
+    def forward(self, input: Tensor, output_size: Optional[List[int]] = None) -> Tensor:
+        if self.padding_mode != 'zeros':
+            raise ValueError('Only `zeros` padding mode is supported for ConvTranspose2d')
+        output_padding = self._output_padding(input, output_size, self.stride, self.padding,
+                                              self.kernel_size, 2, self.dilation)
+        return F.conv_transpose2d(self.quant_input(input), self.quant_weight(), self.bias, self.stride,
+                                  self.padding, output_padding, self.groups, self.dilation)
+
+
+class QuantLinear(QuantModule, nn.Linear):
+    """``nn.Linear`` with fake-quantized weight ``(out, in)`` (axis 0) and input ``(*, in)``."""
+
+    _float_cls = nn.Linear
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.linear(self.quant_input(input), self.quant_weight(), self.bias)
+
+
+class QuantMultiheadAttention(QuantModule, nn.MultiheadAttention):
+    """``nn.MultiheadAttention`` with quantized input projections.
+
+    Own quantizers: ``weight_quantizer`` on ``in_proj_weight`` ``(3E, E)`` (axis 0) -- or on
+    ``q_proj_weight`` when ``kdim``/``vdim`` differ from ``embed_dim``, with
+    ``k_weight_quantizer``/``v_weight_quantizer`` on ``k_proj_weight``/``v_proj_weight`` --
+    and ``input_quantizer``/``key_quantizer``/``value_quantizer`` on query/key/value
+    (a key that *is* the query tensor reuses the quantized query, likewise for value, so in
+    self-attention only ``input_quantizer`` is used).
+
+    ``out_proj`` becomes a :class:`QuantLinear` child (its own layer: it quantizes its
+    weight and the attention context). The attention core runs through
+    ``F.multi_head_attention_forward`` with the quantized in-projection weights and an
+    identity output projection; ``self.out_proj`` is then applied as a module.
+    Outputs are those of ``nn.MultiheadAttention``: ``(attn_output, attn_weights or None)``.
+    """
+
+    _float_cls = nn.MultiheadAttention
+    _act_names = ('input_quantizer', 'key_quantizer', 'value_quantizer')
+
+    @property
+    def _weight_names(self):  # type: ignore[override]
+        if self._qkv_same_embed_dim:
+            return (('in_proj_weight', 'weight_quantizer'),)
+        return (('q_proj_weight', 'weight_quantizer'), ('k_proj_weight', 'k_weight_quantizer'),
+                ('v_proj_weight', 'v_weight_quantizer'))
+
+    def _ptqat_setup(self, w_bits, a_bits, w_per_channel, w_init, a_init) -> None:
+        super()._ptqat_setup(w_bits, a_bits, w_per_channel, w_init, a_init)
+        if self._qkv_same_embed_dim:
+            self.register_module('k_weight_quantizer', None)
+            self.register_module('v_weight_quantizer', None)
+        if not isinstance(self.out_proj, QuantModule):
+            self.out_proj = QuantLinear.from_float(self.out_proj, w_bits, a_bits, w_per_channel,
+                                                   w_init=w_init, a_init=a_init)
+
+    def forward(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Optional[Tensor] = None,
+                need_weights: bool = True, attn_mask: Optional[Tensor] = None,
+                average_attn_weights: bool = True, is_causal: bool = False) -> Tuple[Tensor, Optional[Tensor]]:
+        q = self._q(self.input_quantizer, query)
+        k = q if key is query else self._q(self.key_quantizer, key)
+        v = k if value is key else q if value is query else self._q(self.value_quantizer, value)
+        is_batched = query.dim() == 3
+        if self.batch_first and is_batched:
+            if k is v:
+                if q is k:
+                    q = k = v = q.transpose(1, 0)
+                else:
+                    q, k = (t.transpose(1, 0) for t in (q, k))
+                    v = k
+            else:
+                q, k, v = (t.transpose(1, 0) for t in (q, k, v))
+        eye = torch.eye(self.embed_dim, dtype=q.dtype, device=q.device)
+        common = dict(training=self.training, key_padding_mask=key_padding_mask, need_weights=need_weights,
+                      attn_mask=attn_mask, average_attn_weights=average_attn_weights, is_causal=is_causal)
+        if self._qkv_same_embed_dim:
+            out, weights = F.multi_head_attention_forward(
+                q, k, v, self.embed_dim, self.num_heads, self.quant_weight_named('in_proj_weight'),
+                self.in_proj_bias, self.bias_k, self.bias_v, self.add_zero_attn, self.dropout, eye, None,
+                **common)
+        else:
+            out, weights = F.multi_head_attention_forward(
+                q, k, v, self.embed_dim, self.num_heads, self.in_proj_weight, self.in_proj_bias,
+                self.bias_k, self.bias_v, self.add_zero_attn, self.dropout, eye, None,
+                use_separate_proj_weight=True, q_proj_weight=self.quant_weight_named('q_proj_weight'),
+                k_proj_weight=self.quant_weight_named('k_proj_weight'),
+                v_proj_weight=self.quant_weight_named('v_proj_weight'), **common)
+        out = self.out_proj(out)
+        if self.batch_first and is_batched:
+            return out.transpose(1, 0), weights
+        return out, weights
+
+    def quant_weight_named(self, name: str) -> Tensor:
+        """The (fake-)quantized projection weight ``name``."""
+        quantizer = dict(self._weight_names)[name]
+        return self._q(getattr(self, quantizer), getattr(self, name))
+
+    def quant_weight(self) -> Tensor:  # type: ignore[override]
+        return self.quant_weight_named(self._weight_names[0][0])
+
+
+class MatMul(nn.Module):
+    """Float ``torch.matmul(a, b)`` as a module, so model code can mark a matmul between two
+    runtime tensors (attention scores, dynamic weights) for quantization; ``quantize_model``
+    turns it into :class:`QuantMatMul`."""
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        return torch.matmul(a, b)
+
+
+class QuantMatMul(QuantModule, MatMul):
+    """``torch.matmul(Q_a(a), Q_b(b))``: ``input_quantizer`` on ``a``, ``other_quantizer`` on
+    ``b``, both per-tensor signed with ``a_bits`` (None -> a plain matmul). No weights
+    (``weight_quantizer`` is None); ``w_bits``/``w_per_channel`` are accepted for a uniform
+    ``from_float`` and ignored. Construct directly as ``QuantMatMul(a_bits=8)`` or convert a
+    :class:`MatMul` with ``quantize_model``."""
+
+    _float_cls = MatMul
+    _weight_names = ()
+    _act_names = ('input_quantizer', 'other_quantizer')
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        return torch.matmul(self._q(self.input_quantizer, a), self._q(self.other_quantizer, b))
+
+
+def quantized_layers(model: nn.Module) -> List[Tuple[str, QuantModule]]:
+    """``(qualified name, layer)`` of every quantized layer, in module registration order."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, QuantModule)]
+
+
+def iter_quantizers(model: nn.Module) -> Iterator[Tuple[str, LSQQuantizer]]:
+    """``(qualified name, quantizer)`` of every LSQ quantizer in ``model``."""
+    for n, m in model.named_modules():
+        if isinstance(m, LSQQuantizer):
+            yield n, m

@@ -1,0 +1,26 @@
+"""One small synthetic nuScenes set (+ infos) shared by the data-set tests of a session."""
+import os.path as osp
+
+import pytest
+
+from ptqat.datasets.nuscenes_infos import create_nuscenes_infos
+from ptqat.datasets.synthetic import SyntheticNuScenesConfig, generate_synthetic_nuscenes
+
+SMALL = dict(version='v1.0-mini', train_scenes=2, val_scenes=1, samples_per_scene=3,
+             cam_sweeps=1, lidar_sweeps=1, lidar_azimuths=360, seed=3)
+
+
+@pytest.fixture(scope='session')
+def synthetic_root(tmp_path_factory):
+    """Data root of a 2-train / 1-val scene v1.0-mini set with info files."""
+    root = str(tmp_path_factory.mktemp('nuscenes_synth'))
+    summary = generate_synthetic_nuscenes(root, SyntheticNuScenesConfig(**SMALL), progress=False)
+    create_nuscenes_infos(root, 'v1.0-mini')
+    assert osp.isfile(osp.join(root, 'nuscenes_infos_val.pkl'))
+    return root, summary
+
+
+@pytest.fixture(scope='session')
+def nusc(synthetic_root):
+    from nuscenes import NuScenes
+    return NuScenes('v1.0-mini', synthetic_root[0], verbose=False)
