@@ -1,4 +1,4 @@
-"""One small synthetic nuScenes set (+ infos) shared by the data-set tests of a session."""
+"""Shared fixtures: one small synthetic nuScenes set (+ infos) per test session."""
 import os.path as osp
 
 import pytest

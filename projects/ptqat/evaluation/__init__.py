@@ -1,0 +1,1 @@
+"""Evaluation helpers on top of mmdet3d's metrics."""

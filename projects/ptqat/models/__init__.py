@@ -1,0 +1,7 @@
+"""Camera BEV detectors for MMDetection3D 1.x.
+
+Importing this package registers every model component in mmdet3d's
+registries (configs: ``custom_imports = dict(imports=['ptqat.models'])``).
+"""
+from . import bevdet  # noqa: F401
+from .bevdet import *  # noqa: F401,F403

@@ -1,0 +1,262 @@
+"""LSS view transformer of BEVDet (lift, splat; pure PyTorch)."""
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+from mmdet3d.registry import MODELS
+from .bev_pool import bev_pool, voxel_pooling_prepare
+
+
+@MODELS.register_module()
+class LSSViewTransformer(BaseModule):
+    r"""Lift-Splat view transformer (BEVDet, ``bev_pool_v2`` semantics).
+
+    Pipeline (``forward``):
+
+    1. :meth:`lift` - ``depth_net`` (a single 1x1 ``Conv2d(in_channels,
+       D + out_channels)``) on every camera feature; softmax over the first
+       ``D`` channels gives the depth distribution, the next
+       ``out_channels`` channels are the context feature.
+    2. :meth:`get_geometry` - the BEV-frame position of every frustum point
+       ``(u, v, d)``: undo the image augmentation (``post_rots``,
+       ``post_trans``), un-project with the inverse intrinsics, move with
+       ``sensor2keyego`` and finally apply the BEV augmentation ``bda``.
+    3. :meth:`splat` - :func:`voxel_pooling_prepare` + :func:`bev_pool` sum
+       ``depth * context`` into the ``(X, Y, Z)`` grid; ``Z`` is folded into
+       the channels (``collapse_z``).
+
+    The frustum depends only on the image and feature sizes; it is built on
+    demand and cached per ``(input size, feature size, device, dtype)``, so
+    different image sizes work and nothing is stored in the ``state_dict``
+    (whose only entries are ``depth_net.{weight,bias}``).
+
+    Args:
+        grid_config (dict): ``x``, ``y``, ``z``: ``[lower, upper, interval]``
+            in metres of the BEV grid; ``depth``: ``[min, max, step]`` of
+            the depth bins (``D = len(arange(min, max, step))``).
+        input_size (tuple[int, int], optional): Network input ``(H, W)``;
+            used when ``forward`` gets no ``img_shape``. If None, it is the
+            feature size times ``downsample``.
+        downsample (int): Stride of the image features. Defaults to 16.
+        in_channels (int): Channels of the image features.
+        out_channels (int): Channels of the context / BEV feature.
+        collapse_z (bool): Fold the Z bins into channels. Defaults to True.
+        accelerate, sid: upstream options; only their default (False) is
+            supported.
+
+    Shapes (BEVDet-R50, B=1, N=6): ``img_feats (1, 6, 256, 16, 44)`` ->
+    ``bev_feat (1, 64, 128, 128)``, ``depth (1, 6, 59, 16, 44)``.
+    Frame convention: x forward / y left / z up as given by the
+    ``sensor2keyego`` and ``bda`` matrices; BEV cell ``(iy, ix)`` of the
+    output covers ``x in [x0 + ix*dx, x0 + (ix+1)*dx)`` and likewise in y
+    (rows are y, columns are x).
+    """
+
+    def __init__(self,
+                 grid_config: Dict[str, Sequence[float]],
+                 input_size: Optional[Sequence[int]] = None,
+                 downsample: int = 16,
+                 in_channels: int = 512,
+                 out_channels: int = 64,
+                 collapse_z: bool = True,
+                 init_cfg: Optional[dict] = None,
+                 **kwargs):
+        super().__init__(init_cfg=init_cfg)
+        if kwargs.pop('accelerate', False):
+            raise NotImplementedError(
+                'accelerate=True (precomputed ranks) is not supported; the '
+                'pure-PyTorch pooling recomputes the ranks every call')
+        if kwargs.pop('sid', False):
+            raise NotImplementedError('sid (spacing-increasing depth bins)')
+        if kwargs:
+            raise TypeError(f'unexpected arguments {sorted(kwargs)}')
+        self.grid_config = grid_config
+        self.input_size = tuple(input_size) if input_size else None
+        self.downsample = downsample
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.collapse_z = collapse_z
+        self._create_grid_infos(grid_config)
+        self.depth_bins = torch.arange(
+            *grid_config['depth'], dtype=torch.float)
+        self.D = int(self.depth_bins.numel())
+        self._frustum_cache: Dict[tuple, Tensor] = {}
+        self.depth_net = nn.Conv2d(
+            in_channels, self.D + out_channels, kernel_size=1, padding=0)
+
+    # ------------------------------------------------------------------ grid
+    def _create_grid_infos(self, grid_config: dict) -> None:
+        axes = [grid_config['x'], grid_config['y'], grid_config['z']]
+        # plain tensors (not buffers): the official state_dict has none
+        self.grid_lower_bound = torch.tensor([float(a[0]) for a in axes])
+        self.grid_interval = torch.tensor([float(a[2]) for a in axes])
+        self.grid_size = [
+            int(round((float(a[1]) - float(a[0])) / float(a[2])))
+            for a in axes
+        ]  # (X, Y, Z)
+
+    def create_frustum(self, input_size: Sequence[int],
+                       feat_size: Sequence[int],
+                       device=None,
+                       dtype=torch.float32) -> Tensor:
+        """Frustum points ``(D, H_feat, W_feat, 3)`` holding ``(u, v, d)``.
+
+        ``u = linspace(0, W_in - 1, W_feat)`` and
+        ``v = linspace(0, H_in - 1, H_feat)`` are pixel coordinates in the
+        (augmented) network input image, ``d`` the depth bin values.
+        """
+        key = (tuple(int(s) for s in input_size),
+               tuple(int(s) for s in feat_size), str(device), dtype)
+        frustum = self._frustum_cache.get(key)
+        if frustum is None:
+            (h_in, w_in), (h_f, w_f) = key[0], key[1]
+            d = self.depth_bins.to(device=device, dtype=dtype).view(
+                -1, 1, 1).expand(-1, h_f, w_f)
+            num_d = d.shape[0]
+            u = torch.linspace(
+                0, w_in - 1, w_f, dtype=dtype, device=device).view(
+                    1, 1, w_f).expand(num_d, h_f, w_f)
+            v = torch.linspace(
+                0, h_in - 1, h_f, dtype=dtype, device=device).view(
+                    1, h_f, 1).expand(num_d, h_f, w_f)
+            frustum = torch.stack((u, v, d), dim=-1)
+            self._frustum_cache[key] = frustum
+        return frustum
+
+    # -------------------------------------------------------------- geometry
+    def get_geometry(self,
+                     sensor2keyegos: Tensor,
+                     intrins: Tensor,
+                     post_rots: Tensor,
+                     post_trans: Tensor,
+                     bda: Tensor,
+                     frustum: Tensor) -> Tensor:
+        """BEV-frame coordinates of every frustum point.
+
+        Args:
+            sensor2keyegos (Tensor): ``(B, N, 4, 4)`` camera -> key ego.
+            intrins (Tensor): ``(B, N, 3, 3)`` camera intrinsics (original
+                image).
+            post_rots (Tensor): ``(B, N, 3, 3)`` image augmentation
+                (resize/crop/flip/rotate) as a 3x3 acting on ``(u, v, 1)``
+                style vectors; the last row/column are ``[0, 0, 1]``.
+            post_trans (Tensor): ``(B, N, 3)`` image augmentation translation.
+            bda (Tensor): ``(B, 4, 4)`` (or ``(B, 3, 3)``) BEV augmentation.
+            frustum (Tensor): ``(D, H, W, 3)`` from :meth:`create_frustum`.
+
+        Returns:
+            Tensor: ``(B, N, D, H, W, 3)`` points ``(x, y, z)`` in the BEV
+            frame ``bda @ key ego``:
+            ``p = bda @ (R_s2e @ K^-1 @ [u' d, v' d, d] + t_s2e)`` with
+            ``(u', v', d) = post_rot^-1 @ ((u, v, d) - post_tran)``.
+        """
+        B, N = sensor2keyegos.shape[:2]
+        dtype = frustum.dtype
+        s2e = sensor2keyegos.to(dtype)
+        pts = frustum.unsqueeze(0).unsqueeze(0) - post_trans.to(dtype).view(
+            B, N, 1, 1, 1, 3)
+        pts = torch.inverse(post_rots.to(dtype)).view(
+            B, N, 1, 1, 1, 3, 3).matmul(pts.unsqueeze(-1))
+        # (u*d, v*d, d): homogeneous pixel times depth
+        pts = torch.cat((pts[..., :2, :] * pts[..., 2:3, :], pts[..., 2:3, :]),
+                        dim=-2)
+        combine = s2e[..., :3, :3].matmul(torch.inverse(intrins.to(dtype)))
+        pts = combine.view(B, N, 1, 1, 1, 3, 3).matmul(pts).squeeze(-1)
+        pts = pts + s2e[..., :3, 3].view(B, N, 1, 1, 1, 3)
+        bda = bda.to(dtype)
+        pts = bda[:, :3, :3].view(B, 1, 1, 1, 1, 3, 3).matmul(
+            pts.unsqueeze(-1)).squeeze(-1)
+        if bda.shape[-1] == 4:
+            pts = pts + bda[:, :3, 3].view(B, 1, 1, 1, 1, 3)
+        return pts
+
+    # ------------------------------------------------------------ lift/splat
+    def lift(self, img_feats: Tensor, **kwargs) -> Tuple[Tensor, Tensor]:
+        """Depth distribution and context feature per camera.
+
+        Args:
+            img_feats (Tensor): ``(B, N, C_in, H, W)``.
+            **kwargs: camera parameters (unused here; for subclasses such
+                as BEVDepth's camera-aware depth net).
+
+        Returns:
+            tuple: ``depth (B, N, D, H, W)`` (softmax over D) and
+            ``context (B, N, out_channels, H, W)``.
+        """
+        B, N, C, H, W = img_feats.shape
+        x = self.depth_net(img_feats.reshape(B * N, C, H, W))
+        depth = x[:, :self.D].softmax(dim=1)
+        context = x[:, self.D:self.D + self.out_channels]
+        return (depth.reshape(B, N, self.D, H, W),
+                context.reshape(B, N, self.out_channels, H, W))
+
+    def splat(self, coor: Tensor, depth: Tensor, context: Tensor) -> Tensor:
+        """Pool ``depth x context`` of every frustum point into the grid.
+
+        Args:
+            coor (Tensor): ``(B, N, D, H, W, 3)`` from :meth:`get_geometry`.
+            depth (Tensor): ``(B, N, D, H, W)``.
+            context (Tensor): ``(B, N, C, H, W)``.
+
+        Returns:
+            Tensor: ``(B, C*Z, Y, X)`` if ``collapse_z`` else
+            ``(B, C, Z, Y, X)``.
+        """
+        B, N, C = context.shape[:3]
+        gx, gy, gz = self.grid_size
+        with torch.no_grad():
+            ranks_bev, ranks_depth, ranks_feat = voxel_pooling_prepare(
+                coor.detach(), self.grid_lower_bound, self.grid_interval,
+                self.grid_size)
+        bev = bev_pool(depth, context.permute(0, 1, 3, 4, 2), ranks_depth,
+                       ranks_feat, ranks_bev, (B, gz, gy, gx, C))
+        if self.collapse_z:
+            bev = torch.cat(bev.unbind(dim=2), dim=1)
+        return bev
+
+    def forward(self,
+                img_feats: Tensor,
+                sensor2keyegos: Tensor,
+                intrins: Tensor,
+                post_rots: Tensor,
+                post_trans: Tensor,
+                bda: Tensor,
+                img_shape: Optional[Sequence[int]] = None,
+                **kwargs) -> Tuple[Tensor, Tensor]:
+        """Lift the camera features and splat them into the BEV grid.
+
+        Args:
+            img_feats (Tensor): ``(B, N, C_in, H_feat, W_feat)``.
+            sensor2keyegos, intrins, post_rots, post_trans, bda: see
+                :meth:`get_geometry`.
+            img_shape (tuple[int, int], optional): ``(H_in, W_in)`` of the
+                network input images; defaults to ``input_size`` or
+                ``feature size * downsample``.
+            **kwargs: further camera tensors (e.g. ``ego2globals``), passed
+                to :meth:`lift`.
+
+        Returns:
+            tuple: ``bev_feat (B, out_channels*Z, Y, X)`` and
+            ``depth (B, N, D, H_feat, W_feat)``.
+        """
+        feat_size = img_feats.shape[-2:]
+        if img_shape is None:
+            img_shape = self.input_size or tuple(
+                int(s) * self.downsample for s in feat_size)
+        depth, context = self.lift(
+            img_feats,
+            sensor2keyegos=sensor2keyegos,
+            intrins=intrins,
+            post_rots=post_rots,
+            post_trans=post_trans,
+            bda=bda,
+            **kwargs)
+        frustum = self.create_frustum(
+            img_shape, feat_size, device=img_feats.device,
+            dtype=torch.float32)
+        coor = self.get_geometry(sensor2keyegos, intrins, post_rots,
+                                 post_trans, bda, frustum)
+        bev_feat = self.splat(coor, depth, context)
+        return bev_feat, depth
