@@ -8,7 +8,7 @@
 #   grid_config        LSS grid: 128 x 128 x 1 BEV cells, D = 59 depth bins
 #   input_size         (H, W) network input; camera features at 1/16
 #   num_cams           6 nuScenes cameras
-custom_imports = dict(imports=['ptqat.models'], allow_failed_imports=False)
+custom_imports = dict(imports=['ptqat.plugin'], allow_failed_imports=False)
 default_scope = 'mmdet3d'
 
 class_names = [

@@ -13,7 +13,7 @@
 # with batch 2 x 6 cameras of 128x352 and 5 GT boxes per sample: about 0.14 s
 # on an idle machine (first step 0.25 s; 1-3 s while other jobs share the
 # two cores).
-custom_imports = dict(imports=['ptqat.models'], allow_failed_imports=False)
+custom_imports = dict(imports=['ptqat.plugin'], allow_failed_imports=False)
 default_scope = 'mmdet3d'
 
 class_names = [

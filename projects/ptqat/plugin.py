@@ -1,0 +1,9 @@
+"""Import everything that registers into the mmdet3d registries (models, transforms, engine).
+
+Configs say ``custom_imports = dict(imports=['ptqat.plugin'], allow_failed_imports=False)``.
+``import ptqat`` itself stays light so that ``ptqat.quant`` works without OpenMMLab.
+"""
+import ptqat.checkpoint_compat  # noqa: F401
+import ptqat.datasets.transforms  # noqa: F401
+import ptqat.engine  # noqa: F401
+import ptqat.models  # noqa: F401

@@ -1,0 +1,72 @@
+"""Shared set-up of tools/train.py and tools/test.py (mmdet3d's conventions)."""
+import argparse
+import logging
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+
+import ptqat.checkpoint_compat  # noqa: F401  (mmengine checkpoints under torch >= 2.6)
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--work-dir', help='the dir to save logs, checkpoints and results')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value (e.g. load_from=fp.pth '
+                             'train_dataloader.batch_size=2)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    # torch.distributed.run passes --local-rank (torch >= 2.0) / older launchers --local_rank
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def load_config(args) -> Config:
+    """Config with CLI overrides, launcher, work dir and a CPU-safe distributed backend."""
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    if not osp.isfile(args.config):
+        raise SystemExit(f'config file {args.config!r} not found')
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.launcher != 'none':
+        import torch
+        if not torch.cuda.is_available():
+            env = cfg.setdefault('env_cfg', {})
+            dist_cfg = env.setdefault('dist_cfg', {})
+            if dist_cfg.get('backend', 'nccl') == 'nccl':
+                dist_cfg['backend'] = 'gloo'
+                print_log('no CUDA: distributed backend set to gloo', logger='current',
+                          level=logging.INFO)
+            if args.launcher == 'pytorch':
+                _init_cpu_process_group(dist_cfg['backend'])
+            # DDP on CPU modules takes device_ids=None (mmengine defaults to [LOCAL_RANK])
+            wrapper = cfg.get('model_wrapper_cfg') or dict(
+                type='MMDistributedDataParallel', broadcast_buffers=False,
+                find_unused_parameters=cfg.get('find_unused_parameters', False))
+            wrapper['device_ids'] = None
+            cfg.model_wrapper_cfg = wrapper
+    return cfg
+
+
+def _init_cpu_process_group(backend: str) -> None:
+    """Initialise torch.distributed for a CPU-only torch launched by torchrun.
+
+    mmengine's pytorch launcher calls ``torch.cuda.set_device`` unconditionally, which fails
+    on a CPU build; the Runner skips its own initialisation when a process group exists.
+    """
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+
+
+def build_runner(cfg: Config):
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)

@@ -1,0 +1,29 @@
+"""Evaluate a checkpoint (FP, PTQ, QAT or PTQAT) with the config's test evaluator.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options ...]
+
+For a PTQ config and an FP checkpoint, the config's PTQATHook calibrates the quantizers
+before testing; a PTQAT/QAT checkpoint already holds its step sizes.
+"""
+import argparse
+
+from _runner_utils import add_common_args, build_runner, load_config
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Test (and evaluate) a 3D detector')
+    p.add_argument('config', help='test config file path')
+    p.add_argument('checkpoint', help='checkpoint file')
+    add_common_args(p)
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = load_config(args)
+    cfg.load_from = args.checkpoint
+    return build_runner(cfg).test()
+
+
+if __name__ == '__main__':
+    main()
