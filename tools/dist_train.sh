@@ -1,15 +1,4 @@
 #!/usr/bin/env bash
-# Distributed training on one node (or several with NNODES/NODE_RANK/MASTER_ADDR), mmdet3d style.
-# Works on CPU too (gloo backend):  bash tools/dist_train.sh CONFIG NPROC [args...]
+# Distributed training, mmdet3d style (CPU/gloo too):  bash tools/dist_train.sh CONFIG NPROC [args...]
 set -euo pipefail
-CONFIG=$1
-NPROC=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PY=${PYTHON:-$( [ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python)}
-exec "$PY" -m torch.distributed.run --nnodes="$NNODES" --node_rank="$NODE_RANK" \
-  --master_addr="$MASTER_ADDR" --nproc_per_node="$NPROC" --master_port="$PORT" \
-  "$ROOT/tools/train.py" "$CONFIG" --launcher pytorch "${@:3}"
+exec bash "$(dirname "$0")/_dist_run.sh" "$2" train.py "$1" "${@:3}"
