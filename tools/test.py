@@ -6,6 +6,7 @@ For a PTQ config and an FP checkpoint, the config's PTQATHook calibrates the qua
 before testing; a PTQAT/QAT checkpoint already holds its step sizes.
 """
 import argparse
+import os
 
 from _runner_utils import add_common_args, build_runner, load_config
 
@@ -14,6 +15,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Test (and evaluate) a 3D detector')
     p.add_argument('config', help='test config file path')
     p.add_argument('checkpoint', help='checkpoint file')
+    p.add_argument('--out', help='also write the metrics to this JSON file')
     add_common_args(p)
     return p.parse_args(argv)
 
@@ -22,7 +24,16 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
-    return build_runner(cfg).test()
+    metrics = build_runner(cfg).test()
+    if args.out:
+        import json
+        import os.path as osp
+        from mmengine.dist import is_main_process
+        if is_main_process():
+            os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+            with open(args.out, 'w') as f:
+                json.dump({k: float(v) for k, v in metrics.items()}, f, indent=1)
+    return metrics
 
 
 if __name__ == '__main__':
