@@ -6,4 +6,5 @@ Configs say ``custom_imports = dict(imports=['ptqat.plugin'], allow_failed_impor
 import ptqat.checkpoint_compat  # noqa: F401
 import ptqat.datasets.transforms  # noqa: F401
 import ptqat.engine  # noqa: F401
+import ptqat.evaluation.nuscenes_metric  # noqa: F401
 import ptqat.models  # noqa: F401

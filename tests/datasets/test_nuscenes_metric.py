@@ -28,3 +28,34 @@ def test_noisy_boxes_score_lower(synthetic_root, tmp_path):
         scores.append((m[f'{METRIC_PREFIX}/NDS'], m[f'{METRIC_PREFIX}/mAP']))
     assert 1.0 > scores[0][0] > scores[1][0] > 0.0
     assert 1.0 > scores[0][1] > scores[1][1]
+
+
+def test_empty_predictions_score_zero_instead_of_crashing(synthetic_root, tmp_path):
+    import ptqat.plugin  # noqa: F401
+    from mmdet3d.evaluation import NuScenesMetric
+    from ptqat.evaluation.nuscenes_metric import EmptySafeNuScenesMetric
+    root = synthetic_root[0]
+    ds, preds = ground_truth_predictions(root, ANN, 'v1.0-mini')
+    for p in preds:  # a model that detects nothing
+        keep = p['pred_instances_3d']['scores_3d'] < 0
+        p['pred_instances_3d'] = {k: v[keep] for k, v in p['pred_instances_3d'].items()}
+    for cls, expect_crash in ((NuScenesMetric, True), (EmptySafeNuScenesMetric, False)):
+        metric = cls(data_root=root, ann_file=f'{root}/{ANN}', metric='bbox',
+                     jsonfile_prefix=str(tmp_path / cls.__name__))
+        metric.dataset_meta = ds.metainfo
+        metric.process({}, [dict(p) for p in preds])
+        if expect_crash:  # documents the devkit behaviour the subclass exists for
+            with pytest.raises(Exception, match='Invalid box type: None'):
+                metric.compute_metrics(metric.results)
+            continue
+        m = metric.compute_metrics(metric.results)
+        assert m[f'{METRIC_PREFIX}/NDS'] == 0.0 and m[f'{METRIC_PREFIX}/mAP'] == 0.0
+        assert m[f'{METRIC_PREFIX}/mATE'] == 1.0
+        assert m[f'{METRIC_PREFIX}/car_AP_dist_0.5'] == 0.0
+    # a non-empty set still goes through the devkit: ground truth scores 1
+    ds, preds = ground_truth_predictions(root, ANN, 'v1.0-mini')
+    metric = EmptySafeNuScenesMetric(data_root=root, ann_file=f'{root}/{ANN}', metric='bbox',
+                                     jsonfile_prefix=str(tmp_path / 'gt'))
+    metric.dataset_meta = ds.metainfo
+    metric.process({}, preds)
+    assert metric.compute_metrics(metric.results)[f'{METRIC_PREFIX}/mAP'] == pytest.approx(1.0)
