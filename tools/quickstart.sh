@@ -1,24 +1,82 @@
 #!/usr/bin/env bash
-# The quick start on the embedded synthetic nuScenes: set-up, data set, info files, and the
-# real NuScenesMetric on ground-truth predictions (sanity of the whole evaluation path).
-#   bash tools/quickstart.sh [WORK_DIR]     (default work_dirs/quickstart)
+# The quick start on the embedded synthetic nuScenes, end to end on 2 CPU cores:
+#   set-up -> synthetic nuScenes -> info files -> metric sanity check on ground truth
+#   -> FP BEVDet-tiny -> PTQ, QAT, PTQAT, PTQAT-large (W4A8) -> evaluation of each with the
+#   real NuScenesMetric -> results table (WORK_DIR/results.md, also printed).
+#
+#   bash tools/quickstart.sh [WORK_DIR]          (default work_dirs/quickstart)
+#
+# Environment:
+#   PTQAT_FP_CKPT   use this FP checkpoint instead of training the FP model here
+#   PTQAT_DATA      data root (default data/nuscenes_synth, the path the configs use)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WORK=${1:-$ROOT/work_dirs/quickstart}
 DATA=${PTQAT_DATA:-$ROOT/data/nuscenes_synth}
+# The data set the tiny configs are tuned for (see configs/bevdet/bevdet-tiny_synth.py).
+DATA_FLAGS=${PTQAT_DATA_FLAGS:-"--version v1.0-mini --train-scenes 8 --val-scenes 2 --samples-per-scene 6"}
+VERSION=$(sed -n 's/.*--version \(v1\.0-[a-z]*\).*/\1/p' <<< "$DATA_FLAGS")
+FP_CFG=configs/bevdet/bevdet-tiny_synth.py
+Q_CFG=configs/ptqat/bevdet/bevdet-tiny_%s-w4a8_synth.py
+
 bash "$ROOT/tools/setup_env.sh"
 PY="$ROOT/.venv/bin/python"
 cd "$ROOT"
 mkdir -p "$WORK"
-if [[ ! -f "$DATA/v1.0-mini/sample.json" ]]; then
-  echo "[quickstart] 1/3 synthetic nuScenes -> $DATA"
-  "$PY" tools/make_synthetic_nuscenes.py "$DATA" --version v1.0-mini --train-scenes 8 \
-    --val-scenes 2 --samples-per-scene 6 > "$WORK/dataset_summary.json"
-else
-  echo "[quickstart] 1/3 synthetic nuScenes already at $DATA"
+start=$(date +%s)
+step() { printf '[quickstart %4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
+last_ckpt() { cat "$1/last_checkpoint"; }
+DATA_KV=()  # config overrides for a data root other than the configs' data/nuscenes_synth
+if [[ "$DATA" != "$ROOT/data/nuscenes_synth" ]]; then
+  DATA_KV=("train_dataloader.dataset.data_root=$DATA/" "val_dataloader.dataset.data_root=$DATA/"
+           "test_dataloader.dataset.data_root=$DATA/" "val_evaluator.data_root=$DATA/"
+           "val_evaluator.ann_file=$DATA/nuscenes_infos_val.pkl" "test_evaluator.data_root=$DATA/"
+           "test_evaluator.ann_file=$DATA/nuscenes_infos_val.pkl")
 fi
-echo "[quickstart] 2/3 info files (mmdet3d converter + BEV fields)"
-"$PY" tools/create_data.py nuscenes --root-path "$DATA" --version v1.0-mini > "$WORK/create_data.log" 2>&1
-echo "[quickstart] 3/3 NuScenesMetric on ground-truth predictions"
-"$PY" tools/check_dataset.py "$DATA" --version v1.0-mini --out "$WORK/dataset_check.md"
-echo "[quickstart] done; results in $WORK"
+DATA_OPTS=(${DATA_KV[@]+--cfg-options "${DATA_KV[@]}"})
+
+stamp="$DATA/.ptqat-data-flags"
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$DATA_FLAGS" && -f "$DATA/nuscenes_infos_val.pkl" ]]; then
+  step "1/5 synthetic nuScenes and infos already at $DATA ($DATA_FLAGS)"
+else
+  step "1/5 synthetic nuScenes -> $DATA ($DATA_FLAGS)"
+  rm -rf "$DATA"
+  # shellcheck disable=SC2086
+  "$PY" tools/make_synthetic_nuscenes.py "$DATA" $DATA_FLAGS > "$WORK/dataset_summary.json"
+  step "    info files (mmdet3d's converter + BEV fields)"
+  "$PY" tools/create_data.py nuscenes --root-path "$DATA" --version "$VERSION" > "$WORK/create_data.log" 2>&1
+  echo "$DATA_FLAGS" > "$stamp"
+fi
+step "2/5 NuScenesMetric on ground-truth predictions (evaluation sanity)"
+"$PY" tools/check_dataset.py "$DATA" --version "$VERSION" --out "$WORK/dataset_check.md" > "$WORK/dataset_check.log" 2>&1
+cat "$WORK/dataset_check.md"
+
+if [[ -n "${PTQAT_FP_CKPT:-}" ]]; then
+  FP_CKPT=$PTQAT_FP_CKPT
+  step "3/5 FP BEVDet-tiny: using $FP_CKPT"
+else
+  step "3/5 FP BEVDet-tiny: training ($FP_CFG)"
+  "$PY" tools/train.py "$FP_CFG" --work-dir "$WORK/fp" ${DATA_OPTS[@]+"${DATA_OPTS[@]}"} > "$WORK/fp_train.log" 2>&1
+  FP_CKPT=$(last_ckpt "$WORK/fp")
+fi
+"$PY" tools/test.py "$FP_CFG" "$FP_CKPT" --work-dir "$WORK/fp" --out "$WORK/fp/metrics.json" \
+  ${DATA_OPTS[@]+"${DATA_OPTS[@]}"} > "$WORK/fp_test.log" 2>&1
+
+step "4/5 PTQ (calibration only), then QAT, PTQAT, PTQAT-large fine-tuning from the FP model"
+# shellcheck disable=SC2059
+"$PY" tools/test.py "$(printf "$Q_CFG" ptq)" "$FP_CKPT" --work-dir "$WORK/ptq" \
+  --out "$WORK/ptq/metrics.json" ${DATA_OPTS[@]+"${DATA_OPTS[@]}"} > "$WORK/ptq_test.log" 2>&1
+for v in qat ptqat ptqat-large; do
+  # shellcheck disable=SC2059
+  cfg=$(printf "$Q_CFG" "$v")
+  step "    $v: train"
+  "$PY" tools/train.py "$cfg" --work-dir "$WORK/$v" --cfg-options "load_from=$FP_CKPT" \
+    ${DATA_KV[@]+"${DATA_KV[@]}"} > "$WORK/${v}_train.log" 2>&1
+  step "    $v: test"
+  "$PY" tools/test.py "$cfg" "$(last_ckpt "$WORK/$v")" --work-dir "$WORK/$v" \
+    --out "$WORK/$v/metrics.json" ${DATA_OPTS[@]+"${DATA_OPTS[@]}"} > "$WORK/${v}_test.log" 2>&1
+done
+
+step "5/5 results"
+"$PY" tools/summarize_ptqat.py "$WORK" --variants fp ptq qat ptqat ptqat-large
+step "done; logs, reports (discrepancy.png per run) and results.md in $WORK"

@@ -1,0 +1,23 @@
+# BEVDet-tiny on synthetic nuScenes, quantized: the shared part of the ptq / qat / ptqat /
+# ptqat-large configs (each adds one hook piece from configs/ptqat/_base_/).
+# W4A8 (per-channel 4-bit weights, 8-bit activations); the first conv and the head's output
+# convs stay at 8 bits, as deployments usually keep them.
+_base_ = ['../../../bevdet/bevdet-tiny_synth.py', '../../_base_/w4a8.py']
+
+model = dict(
+    _delete_=True, type='PTQATModel', model=_base_.model,
+    quantization=dict(_base_.quantization, overrides={
+        r'^img_backbone\.conv1$': dict(w_bits=8),
+        r'^pts_bbox_head\.task_heads\.\d+\.\w+\.1$': dict(w_bits=8)}))
+load_from = 'work_dirs/bevdet-tiny_synth/epoch_20.pth'  # the FP model; the quick start passes its own
+
+# fine-tuning: a short schedule at a tenth of the FP learning rate
+finetune_epochs = 4
+optim_wrapper = dict(optimizer=dict(lr=1e-4))
+param_scheduler = [
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=finetune_epochs,
+         T_max=finetune_epochs, eta_min_ratio=1e-2, convert_to_iter_based=True)
+]
+train_cfg = dict(max_epochs=finetune_epochs, val_interval=finetune_epochs)
+default_hooks = dict(checkpoint=dict(interval=finetune_epochs, max_keep_ckpts=1))
+resource_hook = dict(type='ResourceUsageHook')
