@@ -6,15 +6,19 @@
 #
 #   bash tools/quickstart.sh [WORK_DIR]          (default work_dirs/quickstart)
 #
+# The FP model is the committed checkpoints/bevdet-tiny_synth_fp16.pth, trained by
+# `python tools/train.py configs/bevdet/bevdet-tiny_synth.py` on exactly this data set (14 min).
+#
 # Environment:
-#   PTQAT_FP_CKPT   use this FP checkpoint instead of training the FP model here
-#   PTQAT_DATA      data root (default data/nuscenes_synth, the path the configs use)
+#   PTQAT_TRAIN_FP=1   train the FP model here instead (adds ~15 min)
+#   PTQAT_FP_CKPT      use this FP checkpoint instead
+#   PTQAT_DATA         data root (default data/nuscenes_synth, the path the configs use)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WORK=${1:-$ROOT/work_dirs/quickstart}
 DATA=${PTQAT_DATA:-$ROOT/data/nuscenes_synth}
 # The data set the tiny configs are tuned for (see configs/bevdet/bevdet-tiny_synth.py).
-DATA_FLAGS=${PTQAT_DATA_FLAGS:-"--version v1.0-mini --train-scenes 8 --val-scenes 2 --samples-per-scene 6"}
+DATA_FLAGS=${PTQAT_DATA_FLAGS:-"--version v1.0-trainval --train-scenes 24 --val-scenes 4 --samples-per-scene 10 --cam-sweeps 0 --lidar-sweeps 0 --no-occupancy"}
 VERSION=$(sed -n 's/.*--version \(v1\.0-[a-z]*\).*/\1/p' <<< "$DATA_FLAGS")
 FP_CFG=configs/bevdet/bevdet-tiny_synth.py
 Q_CFG=configs/ptqat/bevdet/bevdet-tiny_%s-w4a8_synth.py
@@ -51,9 +55,9 @@ step "2/5 NuScenesMetric on ground-truth predictions (evaluation sanity)"
 "$PY" tools/check_dataset.py "$DATA" --version "$VERSION" --out "$WORK/dataset_check.md" > "$WORK/dataset_check.log" 2>&1
 cat "$WORK/dataset_check.md"
 
-if [[ -n "${PTQAT_FP_CKPT:-}" ]]; then
-  FP_CKPT=$PTQAT_FP_CKPT
-  step "3/5 FP BEVDet-tiny: using $FP_CKPT"
+if [[ "${PTQAT_TRAIN_FP:-0}" != 1 ]]; then
+  FP_CKPT=${PTQAT_FP_CKPT:-$ROOT/checkpoints/bevdet-tiny_synth_fp16.pth}
+  step "3/5 FP BEVDet-tiny: $FP_CKPT"
 else
   step "3/5 FP BEVDet-tiny: training ($FP_CFG)"
   "$PY" tools/train.py "$FP_CFG" --work-dir "$WORK/fp" ${DATA_OPTS[@]+"${DATA_OPTS[@]}"} > "$WORK/fp_train.log" 2>&1

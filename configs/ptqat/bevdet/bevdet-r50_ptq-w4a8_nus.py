@@ -1,3 +1,3 @@
 # BEVDet-r50 W4A8, PTQ baseline: calibrate only, nothing is trained.
 _base_ = ['./_base_/bevdet-r50_quant_nus.py', '../_base_/ptq.py']
-custom_hooks = [_base_.ptqat_hook, _base_.resource_hook]
+custom_hooks = [dict(_base_.ptqat_hook, calib_batches=_base_.calib_batches), _base_.resource_hook]

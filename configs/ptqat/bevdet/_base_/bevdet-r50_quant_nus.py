@@ -20,3 +20,4 @@ param_scheduler = [
 train_cfg = dict(max_epochs=finetune_epochs, val_interval=finetune_epochs)
 default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=2))
 resource_hook = dict(type='ResourceUsageHook')
+calib_batches = 32  # calibration / discrepancy batches

@@ -9,11 +9,11 @@ model = dict(
     quantization=dict(_base_.quantization, overrides={
         r'^img_backbone\.conv1$': dict(w_bits=8),
         r'^pts_bbox_head\.task_heads\.\d+\.\w+\.1$': dict(w_bits=8)}))
-load_from = 'work_dirs/bevdet-tiny_synth/epoch_20.pth'  # the FP model; the quick start passes its own
+load_from = 'checkpoints/bevdet-tiny_synth_fp16.pth'  # the committed FP model (see its config)
 
-# fine-tuning: a short schedule at a tenth of the FP learning rate
-finetune_epochs = 4
-optim_wrapper = dict(optimizer=dict(lr=1e-4))
+# fine-tuning: 2 epochs (120 iterations) at a tenth of the FP learning rate
+finetune_epochs = 2
+optim_wrapper = dict(optimizer=dict(lr=4e-4))
 param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=finetune_epochs,
          T_max=finetune_epochs, eta_min_ratio=1e-2, convert_to_iter_based=True)
@@ -21,3 +21,4 @@ param_scheduler = [
 train_cfg = dict(max_epochs=finetune_epochs, val_interval=finetune_epochs)
 default_hooks = dict(checkpoint=dict(interval=finetune_epochs, max_keep_ckpts=1))
 resource_hook = dict(type='ResourceUsageHook')
+calib_batches = 8  # calibration / discrepancy batches (small: the quick start runs on 2 CPU cores)
