@@ -206,8 +206,8 @@ def test_geometry_end_to_end(cfg, synthetic_root, seed, flip_dx, flip_dy):
 def test_lidar2keyego_and_bda_round_trip(cfg, synthetic_root):
     """inv(bda @ lidar2keyego) (the model's predict mapping) gives back the LiDAR GT."""
     from ptqat.models.bevdet import BEVDet
-    ds = build_dataset(cfg, synthetic_root[0], train_pipeline(cfg, filters=False,
-                                                                bda=STRONG_BDA))
+    pipeline = train_pipeline(cfg, filters=False, bda=STRONG_BDA)
+    ds = build_dataset(cfg, synthetic_root[0], pipeline)
     for idx, seed in ((0, 3), (2, 4)):
         np.random.seed(seed)
         out = ds[idx]

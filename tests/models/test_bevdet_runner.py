@@ -79,8 +79,8 @@ def test_r50_config_official_schedule():
     assert opt.optimizer.type == 'AdamW' and opt.optimizer.lr == 2e-4
     assert opt.optimizer.weight_decay == 1e-7 and opt.clip_grad.max_norm == 5
     warm, step = cfg.param_scheduler
-    assert (warm.type, warm.end, warm.start_factor, warm.by_epoch) == ('LinearLR', 200, 1e-3,
-                                                                         False)
+    assert (warm.type, warm.end, warm.start_factor) == ('LinearLR', 200, 1e-3)
+    assert not warm.by_epoch
     assert step.type == 'MultiStepLR' and step.milestones == [24]
     assert cfg.train_cfg.max_epochs == 24 and cfg.train_dataloader.batch_size == 8
     assert cfg.train_dataloader.dataset.metainfo.version == 'v1.0-trainval'

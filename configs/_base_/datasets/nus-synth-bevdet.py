@@ -6,6 +6,8 @@
 #   python tools/create_data.py nuscenes --root-path data/nuscenes_synth --version v1.0-mini
 # The version must be passed to the dataset: NuScenesDataset's default is v1.0-trainval and
 # the info files do not override it (NuScenesMetric reads it from the dataset meta).
+# tools/quickstart.sh writes a bigger v1.0-trainval set to the same path; the config that
+# trains on it (configs/bevdet/bevdet-tiny_synth.py) sets `metainfo.version` accordingly.
 _base_ = ['./nus-bevdet.py']
 
 data_root = 'data/nuscenes_synth/'

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -141,9 +141,9 @@ class PrepareImageInputs(BaseTransform):
         self.backend_args = backend_args
 
     # ------------------------------------------------------------------ augmentation
-    def sample_augmentation(self, H: int, W: int) -> Tuple[float, Tuple[int, int],
-                                                            Tuple[int, int, int, int], bool,
-                                                            float]:
+    def sample_augmentation(
+            self, H: int,
+            W: int) -> Tuple[float, Tuple[int, int], Tuple[int, int, int, int], bool, float]:
         """``resize, resize_dims (W', H'), crop (x0, y0, x1, y1), flip, rotate (deg)``."""
         cfg = self.data_config
         fH, fW = self.input_size
