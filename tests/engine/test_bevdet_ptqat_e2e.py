@@ -3,7 +3,6 @@
 calibrate -> select -> a few QAT iterations -> save -> tools/test.py reload -> identical
 predictions and the same metrics.
 """
-import importlib.util
 import json
 import os.path as osp
 
@@ -11,6 +10,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
+from tool_loader import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'ptqat', 'bevdet', 'bevdet-tiny_ptqat-w4a8_synth.py')
@@ -79,11 +79,7 @@ def test_ptqat_train_save_reload_identical(synthetic_root, fp_checkpoint, tmp_pa
     assert ckpt.is_file()
     trained = _predictions(runner)
 
-    spec = importlib.util.spec_from_file_location('tool_test', osp.join(ROOT, 'tools', 'test.py'))
-    tool = importlib.util.module_from_spec(spec)
-    import sys
-    sys.path.insert(0, osp.join(ROOT, 'tools'))
-    spec.loader.exec_module(tool)
+    tool = load_tool('test')
     cfg_file = tmp_path / 'cfg.py'
     cfg.dump(str(cfg_file))
     metrics = tool.main([str(cfg_file), str(ckpt), '--work-dir', str(tmp_path / 'test'),

@@ -1,13 +1,12 @@
 """tools/analyze_discrepancy.py on a toy ptqat config."""
-import importlib.util
 import json
 import os.path as osp
-import sys
 
 import pytest
 import torch
 
 from ptqat_toys import TOY_LAYERS
+from tool_loader import load_tool
 
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(osp.dirname(HERE))
@@ -34,16 +33,6 @@ load_from = None
 '''
 
 
-def _tool():
-    if osp.join(ROOT, 'tools') not in sys.path:
-        sys.path.insert(0, osp.join(ROOT, 'tools'))
-    spec = importlib.util.spec_from_file_location('tool_analyze_discrepancy',
-                                                  osp.join(ROOT, 'tools', 'analyze_discrepancy.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture
 def config(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(HERE)
@@ -56,7 +45,7 @@ def config(tmp_path, monkeypatch):
 
 def test_analyze_discrepancy_writes_reports(config, tmp_path, fp_ckpt, capsys):
     out = tmp_path / 'out'
-    tool = _tool()
+    tool = load_tool('analyze_discrepancy')
     result = tool.main([config, fp_ckpt, '--calib-batches', '3', '--metric', 'mse', '--ratio', '0.34',
                         '--out-dir', str(out), '--work-dir', str(tmp_path / 'work'), '--save-calibrated'])
     printed = capsys.readouterr().out

@@ -1,18 +1,9 @@
 """tools/summarize_ptqat.py builds the results table from run directories."""
-import importlib.util
 import json
-import os.path as osp
 
 import pytest
+from tool_loader import load_tool
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location('summarize_ptqat', osp.join(ROOT, 'tools', 'summarize_ptqat.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _write(d, name, obj):
@@ -27,7 +18,7 @@ def test_table(tmp_path, capsys):
     _write(tmp_path / 'ptqat', 'resources.json', dict(params_trainable=500_000, params_total=1_666_000,
                                                       peak_rss_mb=900.4, sec_per_iter=0.5))
     _write(tmp_path / 'ptqat', 'discrepancy.json', dict(summary=dict(num_selected=25, num_layers=50)))
-    _tool().main([str(tmp_path), '--variants', 'fp', 'ptqat'])
+    load_tool('summarize_ptqat').main([str(tmp_path), '--variants', 'fp', 'ptqat'])
     table = (tmp_path / 'results.md').read_text().splitlines()
     assert table[2] == '| FP32 | 0.4100 | 0.3000 | – | – | – | – |'
     assert table[3] == ('| PTQAT (smallest-Dis half) | 0.4000 | 0.2900 | 25 / 50 | 0.500M / 1.666M '
@@ -38,4 +29,4 @@ def test_table(tmp_path, capsys):
 
 def test_missing_metrics(tmp_path):
     with pytest.raises(SystemExit, match=r'qat/metrics.json not found'):
-        _tool().main([str(tmp_path), '--variants', 'qat'])
+        load_tool('summarize_ptqat').main([str(tmp_path), '--variants', 'qat'])

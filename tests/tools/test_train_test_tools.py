@@ -1,5 +1,4 @@
 """tools/train.py, tools/test.py and tools/dist_train.sh on a toy config (real mmengine Runner)."""
-import importlib.util
 import os
 import os.path as osp
 import socket
@@ -8,6 +7,7 @@ import sys
 
 import pytest
 import torch
+from tool_loader import load_tool
 
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(osp.dirname(HERE))
@@ -32,14 +32,6 @@ randomness = dict(seed=0)
 '''
 
 
-def _tool(name):
-    sys.path.insert(0, osp.join(ROOT, 'tools'))
-    spec = importlib.util.spec_from_file_location(f'tool_{name}', osp.join(ROOT, 'tools', f'{name}.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture
 def config(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(HERE)
@@ -50,22 +42,22 @@ def config(tmp_path, monkeypatch):
 
 def test_train_then_test(config, tmp_path):
     work = tmp_path / 'work'
-    _tool('train').main([config, '--work-dir', str(work), '--cfg-options', 'train_cfg.max_epochs=2'])
+    load_tool('train').main([config, '--work-dir', str(work), '--cfg-options', 'train_cfg.max_epochs=2'])
     ckpt = work / 'epoch_2.pth'
     assert ckpt.is_file()
-    metrics = _tool('test').main([config, str(ckpt), '--work-dir', str(tmp_path / 'test')])
+    metrics = load_tool('test').main([config, str(ckpt), '--work-dir', str(tmp_path / 'test')])
     assert set(metrics) == {'mae'} and metrics['mae'] < 10
     # resume from the last checkpoint continues the epoch count
-    _tool('train').main([config, '--work-dir', str(work), '--resume',
+    load_tool('train').main([config, '--work-dir', str(work), '--resume',
                          '--cfg-options', 'train_cfg.max_epochs=3'])
     assert (work / 'epoch_3.pth').is_file()
 
 
 def test_bad_arguments(config, tmp_path):
     with pytest.raises(SystemExit, match="config file 'nope.py' not found"):
-        _tool('train').main(['nope.py'])
+        load_tool('train').main(['nope.py'])
     with pytest.raises(SystemExit, match='--auto-scale-lr needs'):
-        _tool('train').main([config, '--auto-scale-lr', '--work-dir', str(tmp_path)])
+        load_tool('train').main([config, '--auto-scale-lr', '--work-dir', str(tmp_path)])
 
 
 def _free_port():

@@ -1,13 +1,11 @@
 # BEVDet-R50 on nuScenes, quantized: the shared part of the ptq / qat / ptqat / ptqat-large
 # configs (each adds one hook piece from configs/ptqat/_base_/). W4A8; the first conv and the
 # head's output convs stay at 8 bits.
-_base_ = ['../../../bevdet/bevdet-r50_8xb8-24e_nus.py', '../../_base_/w4a8.py']
+_base_ = ['../../../bevdet/bevdet-r50_8xb8-24e_nus.py', '../../_base_/w4a8.py', './bevdet_8bit_layers.py']
 
 model = dict(
     _delete_=True, type='PTQATModel', model=_base_.model,
-    quantization=dict(_base_.quantization, overrides={
-        r'^img_backbone\.conv1$': dict(w_bits=8),
-        r'^pts_bbox_head\.task_heads\.\d+\.\w+\.1$': dict(w_bits=8)}))
+    quantization=dict(_base_.quantization, overrides=_base_.bevdet_8bit_layers))
 load_from = 'work_dirs/bevdet-r50_8xb8-24e_nus/epoch_24.pth'  # the FP model to quantize
 
 # fine-tuning: 6 epochs at a tenth of the FP learning rate (a starting point, not tuned)

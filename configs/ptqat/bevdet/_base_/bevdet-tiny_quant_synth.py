@@ -2,13 +2,11 @@
 # ptqat-large configs (each adds one hook piece from configs/ptqat/_base_/).
 # W4A8 (per-channel 4-bit weights, 8-bit activations); the first conv and the head's output
 # convs stay at 8 bits, as deployments usually keep them.
-_base_ = ['../../../bevdet/bevdet-tiny_synth.py', '../../_base_/w4a8.py']
+_base_ = ['../../../bevdet/bevdet-tiny_synth.py', '../../_base_/w4a8.py', './bevdet_8bit_layers.py']
 
 model = dict(
     _delete_=True, type='PTQATModel', model=_base_.model,
-    quantization=dict(_base_.quantization, overrides={
-        r'^img_backbone\.conv1$': dict(w_bits=8),
-        r'^pts_bbox_head\.task_heads\.\d+\.\w+\.1$': dict(w_bits=8)}))
+    quantization=dict(_base_.quantization, overrides=_base_.bevdet_8bit_layers))
 load_from = 'checkpoints/bevdet-tiny_synth_fp16.pth'  # the committed FP model (see its config)
 
 # fine-tuning: 2 epochs (120 iterations) at a tenth of the FP learning rate
