@@ -14,7 +14,7 @@ CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), r
 @pytest.mark.parametrize('path', CONFIGS, ids=[osp.relpath(p, ROOT) for p in CONFIGS])
 def test_config_parses(path):
     cfg = Config.fromfile(path)
-    assert cfg.model.type in ('BEVDet', 'PTQATModel')
+    assert cfg.model.type in ('BEVDet', 'BEVDepth4D', 'PTQATModel')
     assert 'ptqat.plugin' in cfg.custom_imports.imports
 
 
@@ -28,21 +28,22 @@ def _build(path):
     return cfg, dict(quantized_layers(model))
 
 
-@pytest.mark.parametrize('name, strategy, a_bits', [
-    ('bevdet-tiny_ptq-w4a8_synth.py', 'none', 8), ('bevdet-tiny_qat-w4a8_synth.py', 'all', 8),
-    ('bevdet-tiny_ptqat-w4a8_synth.py', 'small', 8),
-    ('bevdet-tiny_ptqat-large-w4a8_synth.py', 'large', 8),
-    ('bevdet-tiny_ptqat-w4_synth.py', 'small', None)])
-def test_tiny_ptqat_configs_build(name, strategy, a_bits):
-    cfg, layers = _build(osp.join(ROOT, 'configs', 'ptqat', 'bevdet', name))
+@pytest.mark.parametrize('arch', ['bevdet', 'bevdepth4d'])
+@pytest.mark.parametrize('variant, strategy, w_bits, a_bits', [
+    ('ptq-w4a8', 'none', 4, 8), ('qat-w4a8', 'all', 4, 8), ('ptqat-w4a8', 'small', 4, 8),
+    ('ptqat-large-w4a8', 'large', 4, 8), ('ptqat-w4', 'small', 4, None),
+    ('ptqat-w8a8', 'small', 8, 8)])
+def test_tiny_ptqat_configs_build(arch, variant, strategy, w_bits, a_bits):
+    cfg, layers = _build(osp.join(ROOT, 'configs', 'ptqat', arch, f'{arch}-tiny_{variant}_synth.py'))
+    assert cfg.model.model.type == {'bevdet': 'BEVDet', 'bevdepth4d': 'BEVDepth4D'}[arch]
     assert [h['type'] for h in cfg.custom_hooks] == ['PTQATHook', 'ResourceUsageHook']
     assert cfg.custom_hooks[0]['strategy'] == strategy
     assert len(layers) > 40
     bits = {n: m.weight_quantizer.bits for n, m in layers.items()}
     eight = sorted(n for n, b in bits.items() if b == 8)
-    assert eight == ['img_backbone.conv1'] + [
+    assert w_bits == 8 or eight == ['img_backbone.conv1'] + [
         f'pts_bbox_head.task_heads.0.{h}.1' for h in ('dim', 'heatmap', 'height', 'reg', 'rot', 'vel')]
-    assert set(bits.values()) == {4, 8}
+    assert set(bits.values()) == {w_bits, 8}
     has_act = {m.input_quantizer is not None and m.input_quantizer.enabled for m in layers.values()}
     assert has_act == {a_bits is not None}
 
@@ -50,4 +51,33 @@ def test_tiny_ptqat_configs_build(name, strategy, a_bits):
 def test_r50_ptqat_config_builds():
     cfg, layers = _build(osp.join(ROOT, 'configs', 'ptqat', 'bevdet', 'bevdet-r50_ptqat-w4a8_nus.py'))
     assert len(layers) == 89  # every Conv2d of BEVDet-R50
+    assert sum(m.weight_quantizer.bits == 8 for m in layers.values()) == 7
+
+
+def test_bevdepth4d_configs_agree():
+    """The full-size training configs build the model bases (counts are tested with them),
+    the long-term one with 8 adjacent frames in the model and in the data."""
+    base = osp.join(ROOT, 'configs', '_base_', 'models')
+    top = osp.join(ROOT, 'configs', 'bevdepth4d')
+    for top_name, base_name, adj in (
+            ('bevdepth4d-r50_8xb8-cbgs-20e_nus.py', 'bevdepth4d-r50.py', (1, 2, 1)),
+            ('bevdepth4d-r50-longterm_8xb8-cbgs-20e_nus.py', 'bevdepth4d-r50-longterm.py',
+             (1, 9, 1))):
+        cfg = Config.fromfile(osp.join(top, top_name))
+        assert cfg.model == Config.fromfile(osp.join(base, base_name)).model, top_name
+        assert tuple(cfg.train_dataloader.dataset.dataset.multi_adj_frame_id_cfg) == adj
+        assert tuple(cfg.val_dataloader.dataset.multi_adj_frame_id_cfg) == adj
+        assert cfg.model.num_adj == len(range(*adj))
+        assert cfg.train_dataloader.dataset.type == 'CBGSDataset'
+        assert [h['type'] for h in cfg.custom_hooks] == ['SequentialControlHook']
+
+
+def test_bevdepth4d_r50_ptqat_config_builds():
+    cfg, layers = _build(
+        osp.join(ROOT, 'configs', 'ptqat', 'bevdepth4d', 'bevdepth4d-r50_ptqat-w4a8_nus.py'))
+    names = set(layers)
+    # the DepthNet's convs and camera-MLP linears are quantized too
+    assert 'img_view_transformer.depth_net.depth_mlp.fc1' in names
+    assert 'img_view_transformer.depth_net.depth_conv.3.aspp2.atrous_conv' in names
+    assert 'pre_process_net.layers.0.0.conv1' in names
     assert sum(m.weight_quantizer.bits == 8 for m in layers.values()) == 7

@@ -1,27 +1,34 @@
 #!/usr/bin/env bash
 # The quick start on the embedded synthetic nuScenes, end to end on 2 CPU cores:
 #   set-up -> synthetic nuScenes -> info files -> metric sanity check on ground truth
-#   -> FP BEVDet-tiny -> PTQ, QAT, PTQAT, PTQAT-large (W4A8) -> evaluation of each with the
-#   real NuScenesMetric -> results table (WORK_DIR/results.md, also printed).
+#   -> FP BEVDet-tiny (or BEVDepth4D-tiny) -> PTQ, QAT, PTQAT, PTQAT-large (W4A8) -> evaluation
+#   of each with the real NuScenesMetric -> results table (WORK_DIR/results.md, also printed).
 #
 #   bash tools/quickstart.sh [WORK_DIR]          (default work_dirs/quickstart)
+#   PTQAT_MODEL=bevdepth4d bash tools/quickstart.sh [WORK_DIR]   (work_dirs/quickstart_bevdepth4d)
 #
-# The FP model is the committed checkpoints/bevdet-tiny_synth_fp16.pth, trained by
-# `python tools/train.py configs/bevdet/bevdet-tiny_synth.py` on exactly this data set (14 min).
+# The FP model is the committed checkpoints/<model>-tiny_synth_fp16.pth, trained by
+# `python tools/train.py configs/<model>/<model>-tiny_synth.py` on exactly this data set.
 #
 # Environment:
-#   PTQAT_TRAIN_FP=1   train the FP model here instead (adds ~15 min)
+#   PTQAT_MODEL        bevdet (default) or bevdepth4d
+#   PTQAT_TRAIN_FP=1   train the FP model here instead (adds 15-25 min)
 #   PTQAT_FP_CKPT      use this FP checkpoint instead
 #   PTQAT_DATA         data root (default data/nuscenes_synth, the path the configs use)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-WORK=${1:-$ROOT/work_dirs/quickstart}
+MODEL=${PTQAT_MODEL:-bevdet}
+case "$MODEL" in
+  bevdet) WORK=${1:-$ROOT/work_dirs/quickstart}; NAME=BEVDet-tiny ;;
+  bevdepth4d) WORK=${1:-$ROOT/work_dirs/quickstart_bevdepth4d}; NAME=BEVDepth4D-tiny ;;
+  *) echo "PTQAT_MODEL=$MODEL is not supported; use bevdet or bevdepth4d" >&2; exit 2 ;;
+esac
 DATA=${PTQAT_DATA:-$ROOT/data/nuscenes_synth}
 # The data set the tiny configs are tuned for (see configs/bevdet/bevdet-tiny_synth.py).
 DATA_FLAGS=${PTQAT_DATA_FLAGS:-"--version v1.0-trainval --train-scenes 24 --val-scenes 4 --samples-per-scene 10 --cam-sweeps 0 --lidar-sweeps 0 --no-occupancy"}
 VERSION=$(sed -n 's/.*--version \(v1\.0-[a-z]*\).*/\1/p' <<< "$DATA_FLAGS")
-FP_CFG=configs/bevdet/bevdet-tiny_synth.py
-Q_CFG=configs/ptqat/bevdet/bevdet-tiny_%s-w4a8_synth.py
+FP_CFG=configs/$MODEL/$MODEL-tiny_synth.py
+Q_CFG=configs/ptqat/$MODEL/$MODEL-tiny_%s-w4a8_synth.py
 
 bash "$ROOT/tools/setup_env.sh"
 PY="$ROOT/.venv/bin/python"
@@ -56,10 +63,10 @@ step "2/5 NuScenesMetric on ground-truth predictions (evaluation sanity)"
 cat "$WORK/dataset_check.md"
 
 if [[ "${PTQAT_TRAIN_FP:-0}" != 1 ]]; then
-  FP_CKPT=${PTQAT_FP_CKPT:-$ROOT/checkpoints/bevdet-tiny_synth_fp16.pth}
-  step "3/5 FP BEVDet-tiny: $FP_CKPT"
+  FP_CKPT=${PTQAT_FP_CKPT:-$ROOT/checkpoints/$MODEL-tiny_synth_fp16.pth}
+  step "3/5 FP $NAME: $FP_CKPT"
 else
-  step "3/5 FP BEVDet-tiny: training ($FP_CFG)"
+  step "3/5 FP $NAME: training ($FP_CFG)"
   "$PY" tools/train.py "$FP_CFG" --work-dir "$WORK/fp" ${DATA_OPTS[@]+"${DATA_OPTS[@]}"} > "$WORK/fp_train.log" 2>&1
   FP_CKPT=$(last_ckpt "$WORK/fp")
 fi

@@ -4,12 +4,17 @@ BEVDet pipeline (train; test uses ``is_train=False`` and no annotations)::
 
     PrepareImageInputs -> LoadAnnotations3D -> LidarToKeyEgo -> BEVAug
         -> ObjectRangeFilter -> ObjectNameFilter -> PackBEVDetInputs
+
+BEVDepth adds ``LoadPointsFromFile -> PointToMultiViewDepth`` (LiDAR depth targets) after
+``PrepareImageInputs``.
 """
 from .bev_transforms import BEVAug, LidarToKeyEgo, bda_matrix, lidar2keyego_matrix
+from .depth_targets import PointToMultiViewDepth, project_to_depth_map
 from .formatting import CAMERA_INPUT_KEYS, PackBEVDetInputs
 from .prepare_image_inputs import BEVDET_CAMS, PrepareImageInputs, img_aug_matrix
 
 __all__ = [
-    'BEVAug', 'LidarToKeyEgo', 'PackBEVDetInputs', 'PrepareImageInputs', 'BEVDET_CAMS',
+    'BEVAug', 'LidarToKeyEgo', 'PackBEVDetInputs', 'PointToMultiViewDepth',
+    'PrepareImageInputs', 'BEVDET_CAMS', 'project_to_depth_map',
     'CAMERA_INPUT_KEYS', 'bda_matrix', 'img_aug_matrix', 'lidar2keyego_matrix'
 ]

@@ -22,11 +22,17 @@ CAMERA_INPUT_KEYS = {
     'bda': '(4, 4)',
 }
 
+#: dense training targets packed into ``inputs`` like the camera tensors (float32)
+TARGET_INPUT_KEYS = {
+    'gt_depth': '(N, H, W) metres, 0 = no LiDAR point (PointToMultiViewDepth)',
+}
+
 DEFAULT_KEYS = ('img', 'sensor2egos', 'ego2globals', 'sensor2keyegos', 'intrins', 'post_rots',
-                'post_trans', 'bda', 'gt_bboxes_3d', 'gt_labels_3d')
+                'post_trans', 'bda', 'gt_depth', 'gt_bboxes_3d', 'gt_labels_3d')
 DEFAULT_META_KEYS = ('sample_idx', 'token', 'lidar2keyego', 'timestamp', 'scene_token',
                      'cam_names', 'img_path', 'img_shape', 'ori_shape', 'num_views',
-                     'img_aug_params', 'bda_aug_params', 'box_type_3d', 'box_mode_3d')
+                     'img_aug_params', 'bda_aug_params', 'box_type_3d', 'box_mode_3d',
+                     'num_frames', 'adjacent_tokens')
 
 
 def _img_tensor(img) -> torch.Tensor:
@@ -50,7 +56,8 @@ class PackBEVDetInputs(Pack3DDetInputs):
     * ``img``: uint8 (or float) tensor ``(N, 3, H, W)``, RGB, un-normalised;
     * camera tensors (float32): ``sensor2egos``/``ego2globals``/``sensor2keyegos``
       ``(N, 4, 4)``, ``intrins``/``post_rots`` ``(N, 3, 3)``, ``post_trans`` ``(N, 3)``,
-      ``bda`` ``(4, 4)``.
+      ``bda`` ``(4, 4)``;
+    * ``gt_depth`` float32 ``(N, H, W)`` when the pipeline made it (BEVDepth).
 
     ``data_samples``: ``Det3DDataSample`` with ``gt_instances_3d.bboxes_3d`` (BEV frame) and
     ``.labels_3d`` when present, and the ``meta_keys`` found in the results as metainfo
@@ -62,7 +69,7 @@ class PackBEVDetInputs(Pack3DDetInputs):
         meta_keys (sequence[str]): Keys copied into the metainfo.
     """
 
-    INPUTS_KEYS = ['points', 'img'] + list(CAMERA_INPUT_KEYS)
+    INPUTS_KEYS = ['points', 'img'] + list(CAMERA_INPUT_KEYS) + list(TARGET_INPUT_KEYS)
 
     def __init__(self, keys: Sequence[str] = DEFAULT_KEYS,
                  meta_keys: Sequence[str] = DEFAULT_META_KEYS):
@@ -73,7 +80,7 @@ class PackBEVDetInputs(Pack3DDetInputs):
         rest = dict(results)
         if 'img' in self.keys and 'img' in rest:
             inputs['img'] = _img_tensor(rest.pop('img'))
-        for key in CAMERA_INPUT_KEYS:
+        for key in list(CAMERA_INPUT_KEYS) + list(TARGET_INPUT_KEYS):
             if key in self.keys and key in rest:
                 value = rest.pop(key)
                 inputs[key] = torch.as_tensor(np.asarray(value), dtype=torch.float32)

@@ -92,6 +92,24 @@ class PrepareImageInputs(BaseTransform):
     num_views        int                          ``N``
     ================ ============================ ==============================================
 
+    Sequential mode (``sequential=True``, BEVDet4D / BEVDepth4D): ``results['adjacent']`` (from
+    :class:`ptqat.datasets.NuScenesSequentialDataset`, nearest first) lists ``T - 1`` previous
+    key frames' infos; each one's ``N`` images get the **same** augmentation as the key frame's
+    image of the same camera (one sample per camera, not per image). Every tensor above is then
+    **frame-major** with ``T * N`` entries: ``[cur cams..., adj 1 cams..., adj 2 cams...]``
+    (index ``t * N + n``), i.e. ``img`` (T*N, 3, H, W), ``sensor2egos``/``ego2globals``/
+    ``sensor2keyegos`` (T*N, 4, 4), ``intrins``/``post_rots`` (T*N, 3, 3), ``post_trans``
+    (T*N, 3); ``img_path`` and ``img_aug_params`` have T*N entries in the same order.
+    ``sensor2egos``/``ego2globals`` of an adjacent frame are its own (camera calibration and
+    ego pose at that camera's timestamp); ``sensor2keyegos`` maps every camera of every frame
+    into the **current** key ego (``cams[0]``'s ego pose at the current time):
+    ``inv(ego2global[cur, cam0]) @ ego2global[t, cam] @ sensor2ego[t, cam]`` (float64), so
+    the ego motion between the frames is inside it (no BEV warp is needed). Extra keys:
+    ``num_frames`` (T) and ``adjacent_tokens`` (sample tokens of the adjacent frames);
+    ``cam_names``/``num_views`` stay the ``N`` cameras. Upstream BEVDet dev3.0 orders the
+    *images* camera-major ([cam0_cur, cam0_adj, cam1_cur, ...]) and only the matrices
+    frame-major; here everything is frame-major, so ``img.view(T, N, ...)`` splits the frames.
+
     Augmentation, sampled independently per camera (upstream BEVDet):
 
     * train: ``resize = W_in / W0 + U(*resize)`` (additive), image resized to
@@ -119,6 +137,8 @@ class PrepareImageInputs(BaseTransform):
         resample (str): PIL filter of the resize: ``'bicubic'`` (upstream / PIL default),
             ``'bilinear'``.
         backend_args (dict, optional): mmengine file backend arguments.
+        sequential (bool): Also load the adjacent frames of ``results['adjacent']`` (see
+            above). False: the single-frame behaviour, unchanged.
     """
 
     def __init__(self,
@@ -127,7 +147,8 @@ class PrepareImageInputs(BaseTransform):
                  with_sensor2keyego: bool = True,
                  jpeg_draft: bool = False,
                  resample: str = 'bicubic',
-                 backend_args: Optional[dict] = None):
+                 backend_args: Optional[dict] = None,
+                 sequential: bool = False):
         self.data_config = dict(data_config)
         self.cams: List[str] = list(self.data_config.get('cams', BEVDET_CAMS))
         if 'Ncams' in self.data_config and self.data_config['Ncams'] != len(self.cams):
@@ -139,6 +160,7 @@ class PrepareImageInputs(BaseTransform):
         self.jpeg_draft = jpeg_draft
         self.resample = {'bicubic': Image.BICUBIC, 'bilinear': Image.BILINEAR}[resample]
         self.backend_args = backend_args
+        self.sequential = sequential
 
     # ------------------------------------------------------------------ augmentation
     def sample_augmentation(
@@ -195,49 +217,81 @@ class PrepareImageInputs(BaseTransform):
         return img
 
     # ------------------------------------------------------------------ transform
-    def transform(self, results: dict) -> dict:
-        imgs, s2e, e2g, intrins, post_rots, post_trans, params, paths = ([] for _ in range(8))
-        ori_shape = None
-        for cam in self.cams:
-            cam_info = results['images'][cam]
+    def _load_frame(self, images: dict, aug: Optional[List[tuple]] = None) -> dict:
+        """Load and augment one frame's ``cams``; sample the augmentation per camera unless
+        ``aug`` (one ``(resize, resize_dims, crop, flip, rotate)`` per camera) is given."""
+        out = dict(imgs=[], s2e=[], e2g=[], intrins=[], post_rots=[], post_trans=[], params=[],
+                   paths=[], aug=[], ori_shape=None)
+        for c, cam in enumerate(self.cams):
+            cam_info = images[cam]
             path = cam_info['img_path']
             # the original size is known before decoding (needed for the JPEG draft)
             img = self.load_image(path)
             W0, H0 = img.size
-            resize, resize_dims, crop, flip, rotate = self.sample_augmentation(H0, W0)
+            if aug is None:
+                cam_aug = self.sample_augmentation(H0, W0)
+            else:
+                cam_aug = aug[c]
+                if (W0, H0) != aug[c][-1]:
+                    raise ValueError(f'{cam}: image {path!r} is {W0}x{H0} but the key frame\'s '
+                                     f'image of this camera is {aug[c][-1][0]}x{aug[c][-1][1]}; '
+                                     'the same augmentation needs the same size')
+                cam_aug = cam_aug[:-1]
+            resize, resize_dims, crop, flip, rotate = cam_aug
             img = self.decode(img, resize_dims)
             img = self.img_transform_core(img, resize_dims, crop, flip, rotate)
             post_rot, post_tran = img_aug_matrix(resize, crop, flip, rotate)
-            imgs.append(np.asarray(img, dtype=np.uint8))
-            s2e.append(np.asarray(cam_info['cam2ego'], dtype=np.float64))
-            e2g.append(np.asarray(cam_info['ego2global'], dtype=np.float64))
-            intrins.append(np.asarray(cam_info['cam2img'], dtype=np.float64)[:3, :3])
-            post_rots.append(post_rot)
-            post_trans.append(post_tran)
-            params.append(dict(resize=resize, crop=crop, flip=flip, rotate=rotate))
-            paths.append(path)
-            if ori_shape is None:
-                ori_shape = (H0, W0)
-        s2e = np.stack(s2e)
-        e2g = np.stack(e2g)
-        results['img'] = np.ascontiguousarray(np.stack(imgs).transpose(0, 3, 1, 2))
+            out['imgs'].append(np.asarray(img, dtype=np.uint8))
+            out['s2e'].append(np.asarray(cam_info['cam2ego'], dtype=np.float64))
+            out['e2g'].append(np.asarray(cam_info['ego2global'], dtype=np.float64))
+            out['intrins'].append(np.asarray(cam_info['cam2img'], dtype=np.float64)[:3, :3])
+            out['post_rots'].append(post_rot)
+            out['post_trans'].append(post_tran)
+            out['params'].append(dict(resize=resize, crop=crop, flip=flip, rotate=rotate))
+            out['paths'].append(path)
+            out['aug'].append(tuple(cam_aug) + ((W0, H0),))
+            if out['ori_shape'] is None:
+                out['ori_shape'] = (H0, W0)
+        return out
+
+    def transform(self, results: dict) -> dict:
+        frames = [self._load_frame(results['images'])]
+        if self.sequential:
+            if 'adjacent' not in results:
+                raise KeyError('PrepareImageInputs(sequential=True) needs results[\'adjacent\'] '
+                               '(the previous key frames\' infos): use the '
+                               'NuScenesSequentialDataset')
+            for adj in results['adjacent']:
+                frames.append(self._load_frame(adj['images'], aug=frames[0]['aug']))
+
+        def cat(key):
+            return np.stack([x for f in frames for x in f[key]])
+
+        s2e = cat('s2e')
+        e2g = cat('e2g')
+        results['img'] = np.ascontiguousarray(cat('imgs').transpose(0, 3, 1, 2))
         results['sensor2egos'] = s2e.astype(np.float32)
         results['ego2globals'] = e2g.astype(np.float32)
         if self.with_sensor2keyego:
+            # every frame's cameras into the CURRENT key ego (cams[0] at the current time)
             s2ke = np.linalg.inv(e2g[0])[None] @ e2g @ s2e
             results['sensor2keyegos'] = s2ke.astype(np.float32)
-        results['intrins'] = np.stack(intrins).astype(np.float32)
-        results['post_rots'] = np.stack(post_rots).astype(np.float32)
-        results['post_trans'] = np.stack(post_trans).astype(np.float32)
+        results['intrins'] = cat('intrins').astype(np.float32)
+        results['post_rots'] = cat('post_rots').astype(np.float32)
+        results['post_trans'] = cat('post_trans').astype(np.float32)
         results['key_cam'] = self.cams[0]
         results['cam_names'] = list(self.cams)
-        results['img_path'] = paths
+        results['img_path'] = [p for f in frames for p in f['paths']]
         results['img_shape'] = self.input_size
-        results['ori_shape'] = ori_shape
-        results['img_aug_params'] = params
+        results['ori_shape'] = frames[0]['ori_shape']
+        results['img_aug_params'] = [p for f in frames for p in f['params']]
         results['num_views'] = len(self.cams)
+        if self.sequential:
+            results['num_frames'] = len(frames)
+            results['adjacent_tokens'] = [adj.get('token') for adj in results['adjacent']]
         return results
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(cams={self.cams}, input_size={self.input_size}, '
-                f'is_train={self.is_train}, jpeg_draft={self.jpeg_draft})')
+                f'is_train={self.is_train}, jpeg_draft={self.jpeg_draft}, '
+                f'sequential={self.sequential})')

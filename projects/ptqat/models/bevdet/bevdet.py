@@ -228,8 +228,31 @@ class BEVDet(Base3DDetector):
     # ----------------------------------------------------------------- modes
     def loss(self, inputs: dict, data_samples: SampleList,
              **kwargs) -> Dict[str, Tensor]:
-        feats = self.extract_feat(inputs)
-        return self.pts_bbox_head.loss(feats, data_samples)
+        bev_feat, depth = self.extract_img_feat(inputs)
+        losses = self.pts_bbox_head.loss([bev_feat], data_samples)
+        losses.update(self.depth_losses(inputs, depth))
+        return losses
+
+    def depth_losses(self, inputs: dict, depth: Tensor) -> Dict[str, Tensor]:
+        """``loss_depth`` when the view transformer has a depth-loss weight.
+
+        Args:
+            inputs (dict): needs ``gt_depth (B, N, H_in, W_in)`` (metres,
+                0 = no LiDAR point; :class:`PointToMultiViewDepth`) if the
+                weight is > 0.
+            depth (Tensor): ``(B, N, D, h, w)`` of the key frame.
+        """
+        vt = self.img_view_transformer
+        if getattr(vt, 'loss_depth_weight', 0.0) <= 0:
+            return {}
+        if inputs.get('gt_depth', None) is None:
+            raise KeyError(
+                'img_view_transformer.loss_depth_weight = '
+                f'{vt.loss_depth_weight} needs inputs["gt_depth"]: add '
+                'LoadPointsFromFile + PointToMultiViewDepth to the train '
+                'pipeline (and gt_depth to PackBEVDetInputs keys), or set '
+                'loss_depth_weight=0')
+        return dict(loss_depth=vt.get_depth_loss(inputs['gt_depth'], depth))
 
     def predict(self, inputs: dict, data_samples: SampleList,
                 **kwargs) -> SampleList:

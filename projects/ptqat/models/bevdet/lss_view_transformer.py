@@ -2,6 +2,7 @@
 from typing import Dict, Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
@@ -43,6 +44,9 @@ class LSSViewTransformer(BaseModule):
         in_channels (int): Channels of the image features.
         out_channels (int): Channels of the context / BEV feature.
         collapse_z (bool): Fold the Z bins into channels. Defaults to True.
+        loss_depth_weight (float): Weight of the LiDAR depth supervision
+            (:meth:`get_depth_loss`, BEVDepth). 0 (the default, plain BEVDet)
+            turns it off; BEVDepth uses 3.0.
         accelerate, sid: upstream options; only their default (False) is
             supported.
 
@@ -61,6 +65,7 @@ class LSSViewTransformer(BaseModule):
                  in_channels: int = 512,
                  out_channels: int = 64,
                  collapse_z: bool = True,
+                 loss_depth_weight: float = 0.0,
                  init_cfg: Optional[dict] = None,
                  **kwargs):
         super().__init__(init_cfg=init_cfg)
@@ -78,6 +83,10 @@ class LSSViewTransformer(BaseModule):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.collapse_z = collapse_z
+        if not loss_depth_weight >= 0:
+            raise ValueError(
+                f'loss_depth_weight must be >= 0, got {loss_depth_weight}')
+        self.loss_depth_weight = float(loss_depth_weight)
         self._create_grid_infos(grid_config)
         self.depth_bins = torch.arange(
             *grid_config['depth'], dtype=torch.float)
@@ -191,6 +200,64 @@ class LSSViewTransformer(BaseModule):
         context = x[:, self.D:self.D + self.out_channels]
         return (depth.reshape(B, N, self.D, H, W),
                 context.reshape(B, N, self.out_channels, H, W))
+
+    # ------------------------------------------------------ depth supervision
+    def get_downsampled_gt_depth(self, gt_depth: Tensor) -> Tensor:
+        """One-hot depth-bin targets at the feature resolution (BEVDepth).
+
+        Each ``downsample x downsample`` block takes its nearest non-zero
+        LiDAR depth; depths outside ``[min, max)`` of ``grid_config['depth']``
+        and blocks without any point get an all-zero row (ignored).
+
+        Args:
+            gt_depth (Tensor): ``(B, N, H, W)`` metres, 0 = no LiDAR point;
+                ``H`` and ``W`` multiples of ``downsample``.
+
+        Returns:
+            Tensor: ``(B * N * H/ds * W/ds, D)`` float one-hot rows in the
+            order of ``depth.permute(0, 1, 3, 4, 2)`` of a ``(B, N, D, h, w)``
+            prediction.
+        """
+        B, N, H, W = gt_depth.shape
+        ds = self.downsample
+        if H % ds or W % ds:
+            raise ValueError(f'gt_depth size {(H, W)} is not a multiple of '
+                             f'the feature stride {ds}')
+        blocks = gt_depth.reshape(B * N, H // ds, ds, W // ds, ds)
+        blocks = blocks.permute(0, 1, 3, 2, 4).reshape(-1, ds * ds)
+        nearest = torch.where(blocks > 0, blocks,
+                              torch.full_like(blocks, 1e5)).min(dim=1).values
+        d_min, _, d_step = (float(v) for v in self.grid_config['depth'])
+        index = torch.floor((nearest - d_min) / d_step)
+        valid = (index >= 0) & (index < self.D)
+        index = torch.where(valid, index + 1, torch.zeros_like(index)).long()
+        return F.one_hot(index, num_classes=self.D + 1)[:, 1:].float()
+
+    def get_depth_loss(self, gt_depth: Tensor, depth: Tensor) -> Tensor:
+        """BEVDepth's depth loss: BCE of the depth distribution against the
+        one-hot LiDAR bin, averaged over the feature pixels that have a point,
+        times ``loss_depth_weight``.
+
+        Args:
+            gt_depth (Tensor): ``(B, N, H_in, W_in)`` metres, 0 = no point.
+            depth (Tensor): ``(B, N, D, h, w)`` softmax over ``D`` (as
+                returned by :meth:`forward`), ``h = H_in / downsample``.
+
+        Returns:
+            Tensor: scalar loss (0 with a gradient path if no pixel has a
+            point).
+        """
+        target = self.get_downsampled_gt_depth(gt_depth)
+        pred = depth.permute(0, 1, 3, 4, 2).reshape(-1, self.D)
+        if pred.shape[0] != target.shape[0]:
+            raise ValueError(
+                f'depth prediction {tuple(depth.shape)} does not match '
+                f'gt_depth {tuple(gt_depth.shape)} at stride {self.downsample}')
+        fg = target.max(dim=1).values > 0
+        with torch.autocast(device_type=depth.device.type, enabled=False):
+            loss = F.binary_cross_entropy(
+                pred[fg].float(), target[fg], reduction='none').sum()
+        return self.loss_depth_weight * loss / max(1.0, float(fg.sum()))
 
     def splat(self, coor: Tensor, depth: Tensor, context: Tensor) -> Tensor:
         """Pool ``depth x context`` of every frustum point into the grid.

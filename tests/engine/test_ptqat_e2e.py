@@ -1,4 +1,5 @@
-"""PTQAT end to end on BEVDet-tiny with synthetic nuScenes: the real configs, Runner, metric.
+"""PTQAT end to end on BEVDet-tiny and BEVDepth4D-tiny with synthetic nuScenes: the real
+configs, Runner, metric.
 
 calibrate -> select -> a few QAT iterations -> save -> tools/test.py reload -> identical
 predictions and the same metrics.
@@ -13,7 +14,13 @@ from mmengine.runner import Runner
 from tool_loader import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(ROOT, 'configs', 'ptqat', 'bevdet', 'bevdet-tiny_ptqat-w4a8_synth.py')
+# (PTQAT config, its FP config)
+MODELS_UNDER_TEST = {
+    'bevdet': ('configs/ptqat/bevdet/bevdet-tiny_ptqat-w4a8_synth.py',
+               'configs/bevdet/bevdet-tiny_synth.py'),
+    'bevdepth4d': ('configs/ptqat/bevdepth4d/bevdepth4d-tiny_ptqat-w4a8_synth.py',
+                   'configs/bevdepth4d/bevdepth4d-tiny_synth.py'),
+}
 
 
 def _point_at(cfg, data_root, work_dir):
@@ -37,15 +44,21 @@ def _point_at(cfg, data_root, work_dir):
     return cfg
 
 
+@pytest.fixture(scope='module', params=sorted(MODELS_UNDER_TEST))
+def configs(request):
+    """(PTQAT config path, FP config path) of one tiny model."""
+    return tuple(osp.join(ROOT, p) for p in MODELS_UNDER_TEST[request.param])
+
+
 @pytest.fixture(scope='module')
-def fp_checkpoint(tmp_path_factory):
-    """An FP BEVDet-tiny checkpoint (random init: the flow, not the accuracy, is tested)."""
+def fp_checkpoint(configs, tmp_path_factory):
+    """An FP checkpoint of the tiny model (random init: the flow, not the accuracy, is tested)."""
     import ptqat.plugin  # noqa: F401
     from mmdet3d.registry import MODELS
     from mmengine.registry import init_default_scope
     init_default_scope('mmdet3d')
     torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(osp.join(ROOT, 'configs', 'bevdet', 'bevdet-tiny_synth.py')).model)
+    model = MODELS.build(Config.fromfile(configs[1]).model)
     path = str(tmp_path_factory.mktemp('fp') / 'fp.pth')
     torch.save(dict(meta=dict(), state_dict=model.state_dict()), path)
     return path
@@ -65,8 +78,8 @@ def _predictions(runner, n=2):
     return out
 
 
-def test_ptqat_train_save_reload_identical(synthetic_root, fp_checkpoint, tmp_path):
-    cfg = _point_at(Config.fromfile(CONFIG), synthetic_root[0], tmp_path / 'ptqat')
+def test_ptqat_train_save_reload_identical(synthetic_root, configs, fp_checkpoint, tmp_path):
+    cfg = _point_at(Config.fromfile(configs[0]), synthetic_root[0], tmp_path / 'ptqat')
     cfg.load_from = fp_checkpoint
     runner = Runner.from_cfg(cfg)
     runner.train()
@@ -88,7 +101,7 @@ def test_ptqat_train_save_reload_identical(synthetic_root, fp_checkpoint, tmp_pa
     assert json.loads((tmp_path / 'metrics.json').read_text()).keys() == metrics.keys()
 
     # a fresh runner from the checkpoint: no recalibration, the same selection and predictions
-    cfg2 = _point_at(Config.fromfile(CONFIG), synthetic_root[0], tmp_path / 'reload')
+    cfg2 = _point_at(Config.fromfile(configs[0]), synthetic_root[0], tmp_path / 'reload')
     cfg2.load_from = str(ckpt)
     runner2 = Runner.from_cfg(cfg2)
     runner2.load_or_resume()
