@@ -5,6 +5,7 @@ import re
 import pytest
 
 from bevdet_testutils import build_model
+from official_keys import BN_BUFFERS, R50_BLOCKS, SHARED_KEYS_FILE, parse_official, to_regex
 
 # The BEVDet section of shared/docs/reference/official_state_dict_keys.txt
 # (the reference lists parameters only: no BN buffers and, for the image
@@ -12,38 +13,7 @@ from bevdet_testutils import build_model
 # tests; test_reference_copy_is_current checks it against the shared file.
 HERE = osp.dirname(osp.abspath(__file__))
 KEYS_FILE = osp.join(HERE, 'reference', 'bevdet-r50_official_keys.txt')
-SHARED_KEYS_FILE = osp.join(HERE, '..', '..', '..', 'shared', 'docs',
-                            'reference', 'official_state_dict_keys.txt')
 SECTION = 'BEVDet-R50'
-BN_BUFFERS = ('running_mean', 'running_var', 'num_batches_tracked')
-# ResNet-50 bottleneck blocks per stage and their widths (planes)
-R50_BLOCKS = {1: (3, 64), 2: (4, 128), 3: (6, 256), 4: (3, 512)}
-
-
-def parse_official(path, section):
-    """``{key_pattern: shape}`` of one section of the reference key list.
-
-    Lines look like ``name  (d0, d1, ...)``; ``{i}`` stands for any layer
-    index (collapsed notation) and becomes the regex ``\\d+``.
-    """
-    entries, inside = {}, False
-    with open(path) as f:
-        for line in f:
-            line = line.rstrip('\n')
-            if line.startswith('## '):
-                inside = line[3:].startswith(section)
-                continue
-            if not inside or not line.strip():
-                continue
-            m = re.match(r'^(\S+)\s+\(([\d,\s]*)\)\s*$', line)
-            assert m, f'unparsed line: {line!r}'
-            shape = tuple(int(s) for s in m.group(2).split(',') if s.strip())
-            entries[m.group(1)] = shape
-    return entries
-
-
-def to_regex(key):
-    return re.compile('^' + re.escape(key).replace(r'\{i\}', r'\d+') + '$')
 
 
 @pytest.fixture(scope='module')

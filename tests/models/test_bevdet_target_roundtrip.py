@@ -8,7 +8,6 @@ gap is objects sharing one 3.2 m BEV cell of the tiny grid.
 """
 import os.path as osp
 
-import pytest
 import torch
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

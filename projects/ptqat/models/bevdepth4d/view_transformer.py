@@ -116,7 +116,4 @@ class LSSViewTransformerBEVDepth(LSSViewTransformer):
                 f'{tuple(mlp_input.shape)}')
         x = self.depth_net(
             img_feats.reshape(B * N, C, H, W), mlp_input.reshape(B * N, -1))
-        depth = x[:, :self.D].softmax(dim=1)
-        context = x[:, self.D:self.D + self.out_channels]
-        return (depth.reshape(B, N, self.D, H, W),
-                context.reshape(B, N, self.out_channels, H, W))
+        return self.split_depth_context(x, B, N)

@@ -196,6 +196,13 @@ class LSSViewTransformer(BaseModule):
         """
         B, N, C, H, W = img_feats.shape
         x = self.depth_net(img_feats.reshape(B * N, C, H, W))
+        return self.split_depth_context(x, B, N)
+
+    def split_depth_context(self, x: Tensor, B: int,
+                            N: int) -> Tuple[Tensor, Tensor]:
+        """``(B*N, D + out_channels, h, w)`` depth-net output -> ``depth
+        (B, N, D, h, w)`` (softmax over D) and ``context (B, N, C, h, w)``."""
+        H, W = x.shape[-2:]
         depth = x[:, :self.D].softmax(dim=1)
         context = x[:, self.D:self.D + self.out_channels]
         return (depth.reshape(B, N, self.D, H, W),

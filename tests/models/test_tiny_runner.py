@@ -1,4 +1,4 @@
-"""The tiny BEVDet config end to end through the real mmengine Runner and NuScenesMetric.
+"""The tiny BEVDet and BEVDepth4D configs end to end through the real mmengine Runner and NuScenesMetric.
 
 train (1 epoch on the session's small synthetic set) -> val -> test, a checkpoint that saves
 and reloads, and the full-size R50 config that parses with the right schedule.
@@ -11,14 +11,15 @@ import torch
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY = osp.join(REPO, 'configs', 'bevdet', 'bevdet-tiny_synth.py')
+TINY_BEVDEPTH4D = osp.join(REPO, 'configs', 'bevdepth4d', 'bevdepth4d-tiny_synth.py')
 R50 = osp.join(REPO, 'configs', 'bevdet', 'bevdet-r50_8xb8-24e_nus.py')
 PREFIX = 'NuScenes metric/pred_instances_3d_NuScenes'
 
 
-def small_cfg(root, work_dir):
+def small_cfg(root, work_dir, path=TINY):
     """The tiny config on the fixture data set, 1 short epoch, no worker processes."""
     from mmengine.config import Config
-    cfg = Config.fromfile(TINY)
+    cfg = Config.fromfile(path)
     cfg.work_dir = str(work_dir)
     root = root.rstrip('/') + '/'
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
@@ -43,11 +44,14 @@ def _finite_scores(metrics):
     return nds, m_ap
 
 
-def test_tiny_config_train_val_test_checkpoint(synthetic_root, tmp_path):
+@pytest.mark.parametrize('path', [TINY, TINY_BEVDEPTH4D], ids=['bevdet', 'bevdepth4d'])
+def test_tiny_config_train_val_test_checkpoint(synthetic_root, tmp_path, path):
     import ptqat.plugin  # noqa: F401
     from mmengine.runner import Runner
     torch.set_num_threads(1)
-    cfg = small_cfg(synthetic_root[0], tmp_path / 'work')
+    cfg = small_cfg(synthetic_root[0], tmp_path / 'work', path)
+    if path == TINY_BEVDEPTH4D:  # fuse the previous frame from the first iteration
+        cfg.custom_hooks = [dict(type='SequentialControlHook', temporal_start_epoch=-1)]
     runner = Runner.from_cfg(cfg)
     runner.train()
     # training ran, the epoch-end validation produced the real NuScenesMetric
