@@ -12,6 +12,7 @@
 #
 # Environment:
 #   PTQAT_MODEL        bevdet (default) or bevdepth4d
+#   PTQAT_SEED         seed of the calibration batches and the fine-tuning (default 0, as the configs)
 #   PTQAT_TRAIN_FP=1   train the FP model here instead (adds 15-25 min)
 #   PTQAT_FP_CKPT      use this FP checkpoint instead
 #   PTQAT_DATA         data root (default data/nuscenes_synth, the path the configs use)
@@ -19,8 +20,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MODEL=${PTQAT_MODEL:-bevdet}
 case "$MODEL" in
-  bevdet) WORK=${1:-$ROOT/work_dirs/quickstart}; NAME=BEVDet-tiny ;;
-  bevdepth4d) WORK=${1:-$ROOT/work_dirs/quickstart_bevdepth4d}; NAME=BEVDepth4D-tiny ;;
+  bevdet) WORK=${1:-$ROOT/work_dirs/quickstart}; NAME=BEVDet-tiny; EXTRA=() ;;
+  bevdepth4d) WORK=${1:-$ROOT/work_dirs/quickstart_bevdepth4d}; NAME=BEVDepth4D-tiny
+              EXTRA=(ptqat-rel) ;;  # + PTQAT ranked by the relative discrepancy
   *) echo "PTQAT_MODEL=$MODEL is not supported; use bevdet or bevdepth4d" >&2; exit 2 ;;
 esac
 DATA=${PTQAT_DATA:-$ROOT/data/nuscenes_synth}
@@ -45,6 +47,7 @@ if [[ "$DATA" != "$ROOT/data/nuscenes_synth" ]]; then
            "test_evaluator.ann_file=$DATA/nuscenes_infos_val.pkl")
 fi
 DATA_OPTS=(${DATA_KV[@]+--cfg-options "${DATA_KV[@]}"})
+SEED_KV=("randomness.seed=${PTQAT_SEED:-0}")
 
 stamp="$DATA/.ptqat-data-flags"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$DATA_FLAGS" && -f "$DATA/nuscenes_infos_val.pkl" ]]; then
@@ -73,15 +76,16 @@ fi
 "$PY" tools/test.py "$FP_CFG" "$FP_CKPT" --work-dir "$WORK/fp" --out "$WORK/fp/metrics.json" \
   ${DATA_OPTS[@]+"${DATA_OPTS[@]}"} > "$WORK/fp_test.log" 2>&1
 
-step "4/5 PTQ (calibration only), then QAT, PTQAT, PTQAT-large fine-tuning from the FP model"
+step "4/5 PTQ (calibration only), then QAT, PTQAT, PTQAT-large ${EXTRA[*]+${EXTRA[*]} }fine-tuning from the FP model"
 # shellcheck disable=SC2059
 "$PY" tools/test.py "$(printf "$Q_CFG" ptq)" "$FP_CKPT" --work-dir "$WORK/ptq" \
-  --out "$WORK/ptq/metrics.json" ${DATA_OPTS[@]+"${DATA_OPTS[@]}"} > "$WORK/ptq_test.log" 2>&1
-for v in qat ptqat ptqat-large; do
+  --out "$WORK/ptq/metrics.json" --cfg-options "${SEED_KV[@]}" ${DATA_KV[@]+"${DATA_KV[@]}"} \
+  > "$WORK/ptq_test.log" 2>&1
+for v in qat ptqat ptqat-large ${EXTRA[@]+"${EXTRA[@]}"}; do
   # shellcheck disable=SC2059
   cfg=$(printf "$Q_CFG" "$v")
   step "    $v: train"
-  "$PY" tools/train.py "$cfg" --work-dir "$WORK/$v" --cfg-options "load_from=$FP_CKPT" \
+  "$PY" tools/train.py "$cfg" --work-dir "$WORK/$v" --cfg-options "load_from=$FP_CKPT" "${SEED_KV[@]}" \
     ${DATA_KV[@]+"${DATA_KV[@]}"} > "$WORK/${v}_train.log" 2>&1
   step "    $v: test"
   "$PY" tools/test.py "$cfg" "$(last_ckpt "$WORK/$v")" --work-dir "$WORK/$v" \
@@ -89,5 +93,5 @@ for v in qat ptqat ptqat-large; do
 done
 
 step "5/5 results"
-"$PY" tools/summarize_ptqat.py "$WORK" --variants fp ptq qat ptqat ptqat-large
+"$PY" tools/summarize_ptqat.py "$WORK" --variants fp ptq qat ptqat ptqat-large ${EXTRA[@]+"${EXTRA[@]}"}
 step "done; logs, reports (discrepancy.png per run) and results.md in $WORK"

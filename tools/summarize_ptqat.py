@@ -12,7 +12,8 @@ import os.path as osp
 import sys
 
 LABELS = {'fp': 'FP32', 'ptq': 'PTQ', 'qat': 'QAT (all layers)',
-          'ptqat': 'PTQAT (smallest-Dis half)', 'ptqat-large': 'PTQAT-large (largest-Dis half)'}
+          'ptqat': 'PTQAT (smallest-Dis half)', 'ptqat-large': 'PTQAT-large (largest-Dis half)',
+          'ptqat-rel': 'PTQAT, relative Dis (smallest half)'}
 
 
 def _load(path):

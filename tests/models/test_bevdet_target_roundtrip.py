@@ -43,7 +43,7 @@ def _score(synthetic_root, shift_m=0.0):
     model = MODELS.build(cfg.model).eval()
     ds_cfg = cfg.val_dataloader.dataset
     ds_cfg.update(data_root=root, pipeline=cfg.train_pipeline, test_mode=False,
-                  filter_empty_gt=False)
+                  filter_empty_gt=False, modality=cfg.train_dataloader.dataset.modality)
     ds_cfg.metainfo.version = 'v1.0-mini'
     dataset = DATASETS.build(ds_cfg)
     cfg.val_evaluator.update(data_root=root, ann_file=root + 'nuscenes_infos_val.pkl')
