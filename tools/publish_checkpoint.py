@@ -11,11 +11,8 @@ the model's dtype). float16 keeps 11 significant bits: check the metric after pu
 import argparse
 import os
 import os.path as osp
-import sys
 
 import torch
-
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'projects'))
 
 
 def slim_state_dict(state_dict: dict, dtype: torch.dtype = torch.float16) -> dict:

@@ -147,8 +147,8 @@ def test_depth_targets_land_on_the_objects(depth_results):
         gt = res['gt_depth']
         assert gt.shape == (6,) + tuple(res['img'].shape[-2:]) and gt.dtype == np.float32
         assert 0.005 < (gt > 0).mean() < 0.5
-        bins = vt.get_downsampled_gt_depth(torch.from_numpy(gt)[None]).argmax(1)
-        has = vt.get_downsampled_gt_depth(torch.from_numpy(gt)[None]).sum(1) > 0
+        target = vt.get_downsampled_gt_depth(torch.from_numpy(gt)[None])
+        bins, has = target.argmax(1), target.sum(1) > 0
         h, w = gt.shape[1] // 16, gt.shape[2] // 16
         for c, u, v, d in _car_points_in_images(res):
             n_hits += 1

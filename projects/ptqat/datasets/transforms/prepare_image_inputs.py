@@ -104,8 +104,8 @@ class PrepareImageInputs(BaseTransform):
     ego pose at that camera's timestamp); ``sensor2keyegos`` maps every camera of every frame
     into the **current** key ego (``cams[0]``'s ego pose at the current time):
     ``inv(ego2global[cur, cam0]) @ ego2global[t, cam] @ sensor2ego[t, cam]`` (float64), so
-    the ego motion between the frames is inside it (no BEV warp is needed). Extra keys:
-    ``num_frames`` (T) and ``adjacent_tokens`` (sample tokens of the adjacent frames);
+    the ego motion between the frames is inside it (no BEV warp is needed). Extra key:
+    ``num_frames`` (T; the dataset already gives ``adjacent_tokens``);
     ``cam_names``/``num_views`` stay the ``N`` cameras. Upstream BEVDet dev3.0 orders the
     *images* camera-major ([cam0_cur, cam0_adj, cam1_cur, ...]) and only the matrices
     frame-major; here everything is frame-major, so ``img.view(T, N, ...)`` splits the frames.
@@ -288,7 +288,6 @@ class PrepareImageInputs(BaseTransform):
         results['num_views'] = len(self.cams)
         if self.sequential:
             results['num_frames'] = len(frames)
-            results['adjacent_tokens'] = [adj.get('token') for adj in results['adjacent']]
         return results
 
     def __repr__(self) -> str:

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmdet3d.registry import MODELS
-from ..bevdet.bevdet import BEVDet
+from ..bevdet.bevdet import BEVDet, homogeneous_bda
 
 #: per-camera tensors that follow the frame-major image order
 FRAME_KEYS = ('sensor2keyegos', 'intrins', 'post_rots', 'post_trans',
@@ -269,10 +269,8 @@ class BEVDepth4D(BEVDet):
                 f'feat {tuple(feat.shape)} does not match the BEV grid '
                 f'(X, Y) = {tuple(vt.grid_size[:2])}')
         dev = feat.device
-        b4 = torch.eye(4, dtype=torch.float64, device=dev).repeat(B, 1, 1)
-        if bda is not None:
-            bda = bda.to(dev, torch.float64)
-            b4[:, :bda.shape[1], :bda.shape[2]] = bda
+        b4 = (homogeneous_bda(bda.to(dev)) if bda is not None else
+              torch.eye(4, dtype=torch.float64, device=dev).repeat(B, 1, 1))
         cur2adj = b4 @ torch.inverse(adj2cur.to(dev, torch.float64)) \
             @ torch.inverse(b4)
         keep = [0, 1, 3]

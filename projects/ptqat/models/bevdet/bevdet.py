@@ -31,6 +31,15 @@ def compute_sensor2keyegos(sensor2egos: Tensor, ego2globals: Tensor,
     return (global2keyego @ e2g @ s2e).to(sensor2egos.dtype)
 
 
+def homogeneous_bda(bda: Tensor) -> Tensor:
+    """A BEV augmentation ``(..., 3, 3)`` or ``(..., 4, 4)`` as ``(..., 4, 4)``
+    float64 (a 3x3 gets no translation)."""
+    out = torch.eye(4, dtype=torch.float64, device=bda.device).expand(
+        *bda.shape[:-2], 4, 4).clone()
+    out[..., :bda.shape[-2], :bda.shape[-1]] = bda.double()
+    return out
+
+
 def transform_boxes(boxes: BaseInstance3DBoxes,
                     matrix: Union[Tensor, np.ndarray]) -> BaseInstance3DBoxes:
     """Apply a 4x4 transform ``p' = A p + t`` to z-up boxes.
@@ -287,9 +296,6 @@ class BEVDet(Base3DDetector):
             device=boxes.tensor.device)
         m = l2k
         if bda is not None:
-            b = torch.eye(4, dtype=torch.float64, device=l2k.device)
-            bda = bda.to(b)
-            b[:bda.shape[0], :bda.shape[1]] = bda
-            m = b @ l2k
+            m = homogeneous_bda(bda.to(l2k.device)) @ l2k
         result.bboxes_3d = transform_boxes(boxes, torch.inverse(m))
         return result
