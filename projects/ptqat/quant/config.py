@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from .layers import QuantModule, quantized_layers
 from .lsq import INIT_METHODS, check_bits
-from .registry import get_quant_module_class
+from .registry import check_quantizable, get_quant_module_class
 
 __all__ = ['LayerQuantSpec', 'QuantConfig', 'quantize_model']
 
@@ -175,6 +175,9 @@ def quantize_model(model: nn.Module, config: Union[QuantConfig, Mapping[str, Any
             refused rather than silently ignored; build a fresh model instead).
         ValueError: a skip/override pattern matches no quantizable layer, or the root
             module is itself quantizable.
+        TypeError: a layer that is not skipped subclasses a registered float type but
+            overrides its ``forward``/``_conv_forward`` (see
+            :func:`~ptqat.quant.registry.check_quantizable`); nothing is converted then.
     """
     config = QuantConfig() if config is None else QuantConfig.from_dict(config)
     already = [n for n, _ in quantized_layers(model)]
@@ -200,6 +203,10 @@ def quantize_model(model: nn.Module, config: Union[QuantConfig, Mapping[str, Any
             if not any(re.search(pattern, n) for n in cand_names):
                 raise ValueError(f'{kind} pattern {pattern!r} matches no quantizable layer '
                                  f'(quantizable: {cand_names[:8]}{" ..." if len(cand_names) > 8 else ""})')
+
+    for module in candidates:  # before anything is converted
+        if not config.is_skipped(names[id(module)]):
+            check_quantizable(module, names[id(module)])
 
     # Where each module is referenced: (parent, attribute name), duplicates included.
     refs: Dict[int, List[Tuple[nn.Module, str]]] = {}
