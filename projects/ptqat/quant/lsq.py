@@ -46,7 +46,7 @@ ReduceFn = Callable[[Tensor, str], Tensor]
 
 _MSE_COARSE = 48           # log-spaced clip ratios in [1e-3, 1] ...
 _MSE_FINE = 32             # ... refined linearly around the best one
-_MSE_MAX_ELEMENTS = 1 << 22  # activations are strided-subsampled to this many elements
+_MSE_MAX_ELEMENTS = 1 << 22  # activations are strided-subsampled to this many elements (mse, percentile)
 
 
 def check_bits(bits: object, name: str = 'bits') -> int:
@@ -318,7 +318,7 @@ class LSQQuantizer(nn.Module):
         * ``lsq``: running ``sum |x|`` and element count (``'sum'``) -> exact global mean.
         * ``minmax``: running ``max m`` (``'max'``) -> exact global max.
         * ``percentile``: sum of per-batch percentiles and batch count (``'sum'``) -> the mean
-          of per-batch percentiles.
+          of per-batch percentiles (large batches are strided-subsampled to 4M elements first).
         * ``mse``: sum of per-batch MSE-optimal steps and batch count (``'sum'``) -> the mean
           per-batch optimum (large batches are strided-subsampled to 4M elements first).
         """
@@ -357,12 +357,11 @@ class LSQQuantizer(nn.Module):
                 value.copy_(torch.maximum(value, self._channels_first(self._magnitude(x)).amax(dim=1).double()))
                 count += 1
             elif method == 'percentile':
-                value += _kth_percentile(self._channels_first(self._magnitude(x)), self.percentile).double()
+                xc = _subsample(self._channels_first(x))
+                value += _kth_percentile(self._magnitude(xc), self.percentile).double()
                 count += 1
             else:  # mse
-                xc = self._channels_first(x)
-                stride = max(1, math.ceil(xc.numel() / _MSE_MAX_ELEMENTS))
-                xc = xc[:, ::stride]
+                xc = _subsample(self._channels_first(x))
                 mag = xc.abs() if self.signed else xc.clamp_min(0)
                 value += self._mse_step(xc, mag.amax(dim=1)).double()
                 count += 1
@@ -463,6 +462,13 @@ class LSQQuantizer(nn.Module):
         axis = f', ch_axis={self.ch_axis}' if self.per_channel else ''
         return (f'bits={self.bits}, signed={self.signed}, per_channel={self.per_channel}{axis}, '
                 f'enabled={self.enabled}, init={self.init_method!r}, role={self.role!r}')
+
+
+def _subsample(xc: Tensor) -> Tensor:
+    """Every ``stride``-th column of ``xc`` ``(C, M)`` so that at most about
+    ``_MSE_MAX_ELEMENTS`` elements remain (``xc`` itself, a view, when it is small enough)."""
+    stride = max(1, math.ceil(xc.numel() / _MSE_MAX_ELEMENTS))
+    return xc if stride == 1 else xc[:, ::stride]
 
 
 def _kth_percentile(mag: Tensor, p: float) -> Tensor:
