@@ -15,7 +15,8 @@ from .registry import check_quantizable, get_quant_module_class
 __all__ = ['LayerQuantSpec', 'QuantConfig', 'quantize_model']
 
 #: Fields an ``overrides`` entry may set.
-OVERRIDE_FIELDS = ('w_bits', 'a_bits', 'w_per_channel', 'quantize_inputs', 'w_init', 'a_init', 'a_signed')
+OVERRIDE_FIELDS = ('w_bits', 'a_bits', 'w_per_channel', 'quantize_inputs', 'w_init', 'a_init', 'a_signed',
+                   'quantize_attention_matmuls')
 
 #: Values of ``a_signed``.
 A_SIGNED_VALUES = (True, False, 'auto')
@@ -31,6 +32,7 @@ class LayerQuantSpec:
     w_init: str
     a_init: str
     a_signed: Union[bool, str] = True
+    quantize_attention_matmuls: bool = False
 
 
 def _check_fields(d: Mapping[str, Any], where: str) -> None:
@@ -38,7 +40,7 @@ def _check_fields(d: Mapping[str, Any], where: str) -> None:
         check_bits(d['w_bits'], f'{where}w_bits')
     if 'a_bits' in d and d['a_bits'] is not None:
         check_bits(d['a_bits'], f'{where}a_bits')
-    for key in ('w_per_channel', 'quantize_inputs'):
+    for key in ('w_per_channel', 'quantize_inputs', 'quantize_attention_matmuls'):
         if key in d and not isinstance(d[key], bool):
             raise ValueError(f'{where}{key} must be a bool, got {d[key]!r}')
     if 'a_signed' in d and not (isinstance(d['a_signed'], bool) or d['a_signed'] == 'auto'):
@@ -88,6 +90,10 @@ class QuantConfig:
             (e.g. after a ReLU), signed otherwise; the decision is stored in the state_dict
             (buffer ``auto_signed``). Weights are always signed. Unsigned 8-bit grids export as
             UINT8 Q/DQ, narrower unsigned grids as ``Clip(0, Qp*s)`` + INT8 Q/DQ (both exact).
+        quantize_attention_matmuls: also quantize, per tensor with ``a_bits`` (signed, or as
+            ``a_signed`` says), the inputs of the two attention matmuls (``Q·Kᵀ`` and
+            ``A·V``) of every ``nn.MultiheadAttention`` (see :class:`QuantMultiheadAttention`).
+            Needs activation bits on those layers.
 
     Validation happens on construction (bits, init methods, regexes, override fields); a
     skip/override pattern that matches no quantizable layer raises in ``quantize_model``.
@@ -102,6 +108,7 @@ class QuantConfig:
     w_init: str = 'mse'
     a_init: str = 'percentile'
     a_signed: Union[bool, str] = True
+    quantize_attention_matmuls: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.skip, str):
@@ -158,7 +165,7 @@ class QuantConfig:
                 values.update(override)
         a_bits = values['a_bits'] if values['quantize_inputs'] else None
         return LayerQuantSpec(values['w_bits'], a_bits, values['w_per_channel'], values['w_init'],
-                              values['a_init'], values['a_signed'])
+                              values['a_init'], values['a_signed'], values['quantize_attention_matmuls'])
 
 
 def _module_device(module: nn.Module):
@@ -256,6 +263,11 @@ def quantize_model(model: nn.Module, config: Union[QuantConfig, Mapping[str, Any
             if child is not None and new._modules.get(attr) is not child and isinstance(
                     new._modules.get(attr), QuantModule) and get_quant_module_class(child) is not None:
                 new._modules[attr] = child
+        if spec.quantize_attention_matmuls and hasattr(new, 'enable_attention_matmul_quantization'):
+            if spec.a_bits is None:
+                raise ValueError(f'layer {name!r}: quantize_attention_matmuls needs activation bits, but the layer '
+                                 'has a_bits=None / quantize_inputs=False')
+            new.enable_attention_matmul_quantization(spec.a_bits, spec.a_init)
         _set_activation_sign(new, spec.a_signed)
         device = _module_device(module) or model_device
         if device is not None:
