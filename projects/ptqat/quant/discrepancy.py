@@ -38,12 +38,14 @@ def _rowwise_sums(a: Tensor, b: Tensor, d: Tensor, need: Tuple[str, ...]) -> Dic
     n, m = d.shape
     cols = max(1, _CHUNK_ELEMENTS // max(n, 1))
     out = {k: torch.zeros(n, dtype=torch.float64, device=d.device) for k in need}
-    src = {'dd': (d, d), 'bb': (b, b), 'aa': (a, a), 'ab': (a, b)}
     for j in range(0, m, cols):
+        chunk = {}  # each input chunk converted to float64 once
+        for name, t in (('a', a), ('b', b), ('d', d)):
+            if any(name in k for k in need):
+                chunk[name] = t[:, j:j + cols].double()
         for k in need:
-            u, v = src[k]
-            u64 = u[:, j:j + cols].double()
-            out[k] += (u64 * (u64 if v is u else v[:, j:j + cols].double())).sum(dim=1)
+            u, v = chunk[k[0]], chunk[k[1]]
+            out[k] += (u * u).sum(dim=1) if k[0] == k[1] else (u * v).sum(dim=1)
     return out
 
 
