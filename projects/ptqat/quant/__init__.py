@@ -22,11 +22,12 @@ from .selection import RATIO_BY, STRATEGIES, layer_param_counts, num_selected, s
 from .state import load_fp_state_dict, quant_state_keys, trainable_layers
 
 __all__ = [
-    'FORWARD_METHODS', 'check_quantizable', 'FreezeReport', 'INIT_METHODS', 'LSQFakeQuantFunction', 'LSQQuantizer', 'LayerQuantSpec', 'METRICS', 'MODES',
-    'MatMul', 'QuantConfig', 'QuantConv1d', 'QuantConv2d', 'QuantConvTranspose2d', 'QuantLinear', 'QuantMatMul',
-    'QuantModule', 'QuantMultiheadAttention', 'RATIO_BY', 'STRATEGIES', 'calibrate', 'discrepancy_per_sample', 'export_mode',
-    'export_onnx', 'freeze_layers', 'get_quant_module_class', 'iter_quantizers', 'layer_param_counts', 'load_fp_state_dict',
-    'measure_discrepancy', 'num_selected', 'quant_range', 'quant_state_keys', 'quantize_model', 'quantized_layers',
+    'FORWARD_METHODS', 'FreezeReport', 'INIT_METHODS', 'LSQFakeQuantFunction', 'LSQQuantizer', 'LayerQuantSpec',
+    'METRICS', 'MODES', 'MatMul', 'QuantConfig', 'QuantConv1d', 'QuantConv2d', 'QuantConvTranspose2d',
+    'QuantLinear', 'QuantMatMul', 'QuantModule', 'QuantMultiheadAttention', 'RATIO_BY', 'STRATEGIES', 'calibrate',
+    'check_quantizable', 'discrepancy_per_sample', 'export_mode', 'export_onnx', 'freeze_layers',
+    'get_quant_module_class', 'iter_quantizers', 'layer_param_counts', 'load_fp_state_dict', 'measure_discrepancy',
+    'num_selected', 'quant_range', 'quant_state_keys', 'quantize_model', 'quantized_layers',
     'register_quant_module', 'registered_quant_modules', 'select_layers', 'trainable_layers',
     'unregister_quant_module',
 ]
