@@ -1,7 +1,8 @@
 """Rank the quantized layers of a ptqat config by their quantization discrepancy (no training).
 
     python tools/analyze_discrepancy.py CONFIG CHECKPOINT [--calib-batches N] [--metric l2]
-        [--mode local] [--strategy small] [--ratio 0.5 | --threshold T] [--out-dir DIR]
+        [--mode local] [--strategy small] [--ratio 0.5 | --threshold T] [--ratio-by layers|params]
+        [--out-dir DIR]
         [--top K] [--recalibrate] [--save-calibrated] [--work-dir DIR] [--cfg-options ...]
         [--launcher none|pytorch|slurm|mpi]
 
@@ -19,7 +20,7 @@ import sys
 
 from _runner_utils import add_common_args, build_runner, load_config
 
-from ptqat.quant import METRICS, MODES, STRATEGIES
+from ptqat.quant import METRICS, MODES, RATIO_BY, STRATEGIES
 
 
 def parse_args(argv=None):
@@ -33,6 +34,8 @@ def parse_args(argv=None):
     sel = p.add_mutually_exclusive_group()
     sel.add_argument('--ratio', type=float, help='fraction of the layers to select')
     sel.add_argument('--threshold', type=float, help='select by Dis threshold instead of a ratio')
+    p.add_argument('--ratio-by', choices=RATIO_BY,
+                   help="what --ratio counts: 'layers' (default) or 'params' (share of the weights)")
     p.add_argument('--seed', type=int, help="seed of strategy 'random'")
     p.add_argument('--out-dir', help='where the JSON/CSV/PNG go (default: <work_dir>/analysis)')
     p.add_argument('--top', type=int, default=None, help='print only the first K rows of the ranking')
@@ -56,7 +59,7 @@ def hook_settings(cfg, args) -> dict:
         base.update(ratio=args.ratio, threshold=None)
     if args.threshold is not None:
         base.update(threshold=args.threshold, ratio=None)
-    for key in ('calib_batches', 'metric', 'mode', 'seed'):
+    for key in ('calib_batches', 'metric', 'mode', 'seed', 'ratio_by'):
         value = getattr(args, key)
         if value is not None:
             base[key] = value
@@ -87,7 +90,8 @@ def main(argv=None):
         print(hook.ranking_table(runner, args.top))
         s = result.settings
         how = '' if s.strategy in ('all', 'none') else (
-            f', ratio={s.ratio}' if s.threshold is None else f', threshold={s.threshold}')
+            f', ratio={s.ratio}' + (' of the parameters' if s.ratio_by == 'params' else '')
+            if s.threshold is None else f', threshold={s.threshold}')
         theta = '' if result.theta is None else f'; effective threshold θ = {result.theta:.6g}'
         print(f'selected {len(result.selected)} of {len(result.discrepancy)} measured layers '
               f'(strategy={s.strategy!r}{how}{theta})')

@@ -237,7 +237,7 @@ def test_hook_needs_a_quantized_model(tmp_path, fp_ckpt):
 
 @pytest.mark.parametrize('kwargs, match', [
     (dict(strategy='smallest'), r"unknown strategy 'smallest'; allowed: small, large, random, all, none"),
-    (dict(metric='l1'), r"unknown metric 'l1'; allowed: l2, mse, relative, cosine"),
+    (dict(metric='l1'), r"unknown metric 'l1'; allowed: l2, rms, mse, relative, cosine"),
     (dict(mode='global'), r"unknown mode 'global'; allowed: local, cumulative"),
     (dict(ratio=0.0), r'ratio must be in \(0, 1\], got 0.0'),
     (dict(ratio=1.5), r'ratio must be in \(0, 1\], got 1.5'),

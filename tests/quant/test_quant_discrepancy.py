@@ -168,7 +168,7 @@ def test_never_executed_layer_excluded_with_warning():
 
 def test_bad_arguments(qcnn, cnn):
     model, batches = qcnn
-    with pytest.raises(ValueError, match=r"unknown metric 'l1'; allowed: l2, mse, relative, cosine"):
+    with pytest.raises(ValueError, match=r"unknown metric 'l1'; allowed: l2, rms, mse, relative, cosine"):
         measure_discrepancy(model, batches, metric='l1')
     with pytest.raises(ValueError, match=r"unknown mode 'global'; allowed: local, cumulative"):
         measure_discrepancy(model, batches, mode='global')

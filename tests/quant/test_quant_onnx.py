@@ -135,10 +135,14 @@ def test_export_errors(tmp_path, qcnn, cnn):
     model, batches = qcnn
     with pytest.raises(ValueError, match='opset must be an integer >= 13.*got 11'):
         export_onnx(model, batches[0], tmp_path / 'x.onnx', opset=11)
-    unsigned = LSQQuantizer(8, signed=False)
-    unsigned.init_step_size(batches[0].abs())
-    model.conv1.input_quantizer = unsigned
-    with pytest.raises(RuntimeError, match="'conv1.input_quantizer'.*unsigned 8-bit"):
+    class Broken(LSQQuantizer):
+        def prepare_export(self, weight=None):
+            raise RuntimeError('cannot be exported')
+
+    broken = Broken(8)
+    broken.init_step_size(batches[0])
+    model.conv1.input_quantizer = broken
+    with pytest.raises(RuntimeError, match="'conv1.input_quantizer'.*cannot be exported"):
         export_onnx(model, batches[0], tmp_path / 'x.onnx')
     assert all(not q.export_mode for _, q in iter_quantizers(model))
     quantize_model(cnn)

@@ -22,9 +22,11 @@ ptqat_hook = dict(
     type='PTQATHook',
     calib_batches=32,          # batches for calibration and, again, for the discrepancy (total over ranks)
     metric='l2',               # Euclidean distance between quantized and float layer outputs
+                               # ('rms': l2 / sqrt(output elements per sample), size-normalised)
     mode='local',              # each layer's own error on float inputs ('cumulative': error up to the layer)
     strategy='small',
     ratio=0.5,                 # or threshold=<theta> (fine-tune the layers with Dis < theta)
+                               # ratio_by='params': the ratio is a share of the weights, not of the layers
     train_unquantized=False,   # norms etc. stay frozen: only the selected layers change
     freeze_bn_stats=True,      # frozen norms keep their running statistics (eval mode)
     save_calibrated=True,

@@ -28,8 +28,8 @@ from mmengine.dist import (all_reduce, broadcast, broadcast_object_list, get_ran
                            is_distributed)
 from mmengine.model import is_model_wrapper
 
-from ptqat.quant import (METRICS, MODES, STRATEGIES, calibrate, iter_quantizers, measure_discrepancy,
-                         quantized_layers, select_layers)
+from ptqat.quant import (METRICS, MODES, RATIO_BY, STRATEGIES, calibrate, iter_quantizers, layer_param_counts,
+                         measure_discrepancy, quantized_layers, select_layers)
 
 __all__ = [
     'FORWARD_MODES', 'AnalysisResult', 'CountingBatches', 'PTQATSettings', 'calibrate_model',
@@ -49,8 +49,10 @@ def _is_int(v: Any) -> bool:
 class PTQATSettings:
     """Validated PTQAT settings (see :class:`~ptqat.engine.PTQATHook` for their meaning).
 
-    ``ratio=None`` with strategy small/large/random and no threshold means 0.5. Every
-    invalid value raises ValueError naming it and the allowed values.
+    ``ratio=None`` with strategy small/large/random and no threshold means 0.5.
+    ``ratio_by='params'`` makes ``ratio`` a share of the quantized layers' parameters
+    instead of the layers. Every invalid value raises ValueError naming it and the allowed
+    values.
     """
 
     calib_batches: int = 32
@@ -61,6 +63,7 @@ class PTQATSettings:
     threshold: Optional[float] = None
     seed: int = 0
     forward_mode: str = 'tensor'
+    ratio_by: str = 'layers'
 
     def __post_init__(self) -> None:
         if not _is_int(self.calib_batches) or self.calib_batches < 1:
@@ -96,6 +99,11 @@ class PTQATSettings:
                              f'ratio={self.ratio!r} and threshold={self.threshold!r}')
         if self.strategy in ('small', 'large', 'random') and self.ratio is None and self.threshold is None:
             self.ratio = 0.5
+        if self.ratio_by not in RATIO_BY:
+            raise ValueError(f'PTQAT: unknown ratio_by {self.ratio_by!r}; allowed: {", ".join(RATIO_BY)}')
+        if self.ratio_by == 'params' and self.ratio is None:
+            raise ValueError(f"PTQAT: ratio_by='params' needs a ratio; strategy={self.strategy!r} with "
+                             f'threshold={self.threshold!r} does not use one')
         if self.ratio is not None:
             self.ratio = float(self.ratio)
         if self.threshold is not None:
@@ -219,6 +227,8 @@ class AnalysisResult:
     measure_batches_used: int = 0
     world_size: int = 1
     extra: Dict[str, Any] = field(default_factory=dict)
+    #: per-sample output shape of each measured layer (rank 0's first call)
+    output_sizes: Dict[str, List[int]] = field(default_factory=dict)
 
 
 def run_analysis(model: nn.Module, make_batches: Callable[[], Iterable], settings: PTQATSettings, *,
@@ -242,15 +252,17 @@ def run_analysis(model: nn.Module, make_batches: Callable[[], Iterable], setting
         calibrate_model(model, batches, settings.forward_mode, progress=progress)
         n_cal = getattr(batches, 'n', 0)
     batches = make_batches()
+    sizes: Dict[str, List[int]] = {}
     dis = measure_discrepancy(model, batches, forward_fn, metric=settings.metric, mode=settings.mode,
-                              progress=progress, reduce_fn=dist_reduce_fn())
+                              progress=progress, reduce_fn=dist_reduce_fn(), output_sizes=sizes)
     n_meas = getattr(batches, 'n', 0)
     payload: List[Any] = [None]
     if get_rank() == 0:
-        selected = select_layers(dis, settings.strategy, settings.ratio, settings.threshold, settings.seed)
-        payload = [(dis, selected)]
+        selected = select_layers(dis, settings.strategy, settings.ratio, settings.threshold, settings.seed,
+                                 ratio_by=settings.ratio_by, params=layer_param_counts(model))
+        payload = [(dis, selected, sizes)]
     broadcast_object_list(payload, src=0)
-    dis, selected = payload[0]
+    dis, selected, sizes = payload[0]
     if is_distributed():  # the batch counts summed over the ranks
         counts = torch.tensor([n_cal, n_meas], dtype=torch.float64)
         all_reduce(counts, op='sum')
@@ -258,4 +270,4 @@ def run_analysis(model: nn.Module, make_batches: Callable[[], Iterable], setting
     return AnalysisResult(discrepancy=dict(dis), selected=list(selected), settings=settings,
                           theta=effective_threshold(dis, selected, settings.strategy, settings.threshold),
                           calibrated_now=calibrate_first, calib_batches_used=n_cal,
-                          measure_batches_used=n_meas, world_size=get_world_size())
+                          measure_batches_used=n_meas, world_size=get_world_size(), output_sizes=dict(sizes))

@@ -88,12 +88,14 @@ class PTQATHook(Hook):
         calib_batches: batches for the calibration and, again, for the discrepancy
             measurement (in total over all ranks; each rank takes ``ceil(n / world_size)``
             batches of its own shard).
-        metric: ``'l2'`` (the paper's Euclidean distance), ``'mse'``, ``'relative'``, ``'cosine'``.
+        metric: ``'l2'`` (the paper's Euclidean distance), ``'rms'`` (l2 / sqrt(output elements
+            per sample): comparable across layers of different output sizes), ``'mse'``,
+            ``'relative'``, ``'cosine'``.
         mode: ``'local'`` (error each layer introduces on the float input) or ``'cumulative'``.
         strategy: ``'small'`` (PTQAT), ``'large'``, ``'random'`` (ablations), ``'all'`` (QAT),
             ``'none'`` (PTQ: nothing trains, the train loop is stopped after calibration).
         ratio: fraction of the layers to fine-tune (default 0.5 for small/large/random
-            when no threshold is given).
+            when no threshold is given), or of their parameters with ``ratio_by='params'``.
         threshold: small: fine-tune layers with ``Dis < threshold``; large: ``Dis >= threshold``.
         seed: for ``strategy='random'``.
         calib_dataloader: a dataloader config (or a built DataLoader) for the calibration
@@ -112,6 +114,9 @@ class PTQATHook(Hook):
         recalibrate: calibrate and select again even when the loaded checkpoint already
             has initialised quantizers.
         progress: tqdm progress bars (rank 0) during calibration/measurement.
+        ratio_by: ``'layers'`` (default: ``ratio`` counts layers) or ``'params'`` (``ratio`` is
+            a share of the quantized layers' weights and biases; layers are taken in the
+            strategy's order while that brings the share closer to ``ratio``). Needs a ratio.
     """
 
     priority = 'VERY_HIGH'
@@ -120,9 +125,11 @@ class PTQATHook(Hook):
                  ratio: Optional[float] = None, threshold: Optional[float] = None, seed: int = 0,
                  calib_dataloader: Optional[Union[Mapping, DataLoader]] = None, train_unquantized: bool = False,
                  freeze_bn_stats: bool = True, forward_mode: str = 'tensor', out_prefix: str = 'discrepancy',
-                 save_calibrated: bool = True, recalibrate: bool = False, progress: bool = False) -> None:
+                 save_calibrated: bool = True, recalibrate: bool = False, progress: bool = False,
+                 ratio_by: str = 'layers') -> None:
         self.settings = PTQATSettings(calib_batches=calib_batches, metric=metric, mode=mode, strategy=strategy,
-                                      ratio=ratio, threshold=threshold, seed=seed, forward_mode=forward_mode)
+                                      ratio=ratio, threshold=threshold, seed=seed, forward_mode=forward_mode,
+                                      ratio_by=ratio_by)
         for name, value in (('train_unquantized', train_unquantized), ('freeze_bn_stats', freeze_bn_stats),
                             ('save_calibrated', save_calibrated), ('recalibrate', recalibrate),
                             ('progress', progress)):
@@ -214,6 +221,7 @@ class PTQATHook(Hook):
         if write and is_main_process():
             self.report_paths = write_reports(model, result, out_dir or runner.work_dir, self.out_prefix)
             runner.logger.info('PTQATHook: wrote ' + ', '.join(self.report_paths.values()))
+            runner.logger.info('PTQATHook: per-layer ranking\n' + format_ranking(model, result))
         return result
 
     # ------------------------------------------------------------------ training

@@ -3,10 +3,12 @@
 Files written by :func:`write_reports` (``<prefix>`` = ``discrepancy`` by default):
 
 * ``<prefix>.json``: ``{"settings": {...}, "summary": {...}, "layers": [...]}``; one entry
-  per quantized layer in network order with ``index, name, type, params, w_bits, a_bits,
-  dis, rank, selected`` (``rank`` 1 = smallest discrepancy; ``dis``/``rank`` are null
+  per quantized layer in network order with ``index, name, type, params, out_shape,
+  out_numel, w_bits, a_bits, dis, rank, selected`` (``params``: the layer's own weight and
+  bias elements; ``out_shape``/``out_numel``: the per-sample shape and element count of the
+  measured output; ``rank`` 1 = smallest discrepancy; ``dis``/``rank``/``out_*`` are null
   for a layer that never ran during the measurement);
-* ``<prefix>.csv``: the same per-layer rows;
+* ``<prefix>.csv``: the same per-layer rows (``out_shape`` written as ``64x16x44``);
 * ``<prefix>.png``: Dis per layer (network order, log y axis), bars coloured by
   fine-tuned vs frozen, the threshold θ as a horizontal line.
 """
@@ -22,7 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import torch.nn as nn
 
-from ptqat.quant import FreezeReport, quantized_layers
+from ptqat.quant import FreezeReport, layer_param_counts, quantized_layers
 from .pipeline import AnalysisResult
 
 __all__ = ['LayerRecord', 'build_records', 'format_ranking', 'format_summary', 'plot_discrepancy',
@@ -39,6 +41,8 @@ class LayerRecord:
     name: str
     type: str
     params: int
+    out_shape: Optional[List[int]]
+    out_numel: Optional[int]
     w_bits: Optional[int]
     a_bits: Optional[int]
     dis: Optional[float]
@@ -46,19 +50,30 @@ class LayerRecord:
     selected: bool
 
 
-def build_records(model: nn.Module, dis: Dict[str, float], selected: Sequence[str]) -> List[LayerRecord]:
-    """One record per quantized layer of ``model`` in network order."""
+def build_records(model: nn.Module, dis: Dict[str, float], selected: Sequence[str],
+                  output_sizes: Optional[Dict[str, List[int]]] = None) -> List[LayerRecord]:
+    """One record per quantized layer of ``model`` in network order; ``output_sizes`` is
+    ``{layer: per-sample output shape}`` (:attr:`AnalysisResult.output_sizes`)."""
     order = sorted(dis, key=lambda n: dis[n])
     rank = {n: i + 1 for i, n in enumerate(order)}
     chosen = set(selected)
+    counts = layer_param_counts(model)
+    sizes = output_sizes or {}
     records = []
     for i, (name, layer) in enumerate(quantized_layers(model)):
-        params = sum(p.numel() for p in layer.parameters(recurse=False))
         w_bits = getattr(layer, 'w_bits', None) if layer.weight_quantizer_pairs() else None
-        records.append(LayerRecord(index=i, name=name, type=type(layer).__name__, params=int(params),
+        shape = sizes.get(name)
+        records.append(LayerRecord(index=i, name=name, type=type(layer).__name__, params=counts[name],
+                                   out_shape=None if shape is None else list(shape),
+                                   out_numel=None if shape is None else int(math.prod(shape)),
                                    w_bits=w_bits, a_bits=getattr(layer, 'a_bits', None),
                                    dis=dis.get(name), rank=rank.get(name), selected=name in chosen))
     return records
+
+
+def _format_shape(shape: Optional[List[int]]) -> str:
+    return '' if shape is None else 'x'.join(str(d) for d in shape) or 'scalar'
+
 
 
 def _json_settings(result: AnalysisResult, extra: Optional[Dict[str, Any]]) -> Dict[str, Any]:
@@ -83,7 +98,8 @@ def _summary(records: List[LayerRecord], result: AnalysisResult) -> Dict[str, An
 
 def plot_discrepancy(records: List[LayerRecord], path: str, theta: Optional[float] = None,
                      title: str = 'PTQAT: per-layer quantization discrepancy') -> None:
-    """Bar plot of Dis per layer (network order) on a log y axis, coloured by selection."""
+    """Bar plot of Dis per layer (network order) on a log y axis, coloured by selection, and
+    below it each layer's parameter count (bars) and output elements per sample (dots)."""
     import matplotlib
     matplotlib.use('Agg', force=False)
     import matplotlib.pyplot as plt
@@ -96,21 +112,24 @@ def plot_discrepancy(records: List[LayerRecord], path: str, theta: Optional[floa
     heights = [(v if v is not None and v > 0 else floor) for v in vals]
     colors = [SELECTED_COLOR if r.selected else FROZEN_COLOR for r in records]
     width = min(max(8.0, 0.14 * n + 2.0), 60.0)
-    fig, ax = plt.subplots(figsize=(width, 5.5))
+    fig, (ax, ax_size) = plt.subplots(2, 1, figsize=(width, 8.0), sharex=True,
+                                      gridspec_kw=dict(height_ratios=[3, 1.6]))
     try:
         ax.bar(range(n), heights, width=0.85, color=colors, edgecolor='none')
         ax.set_yscale('log')
         ax.set_xlim(-0.75, n - 0.25)
+        _plot_sizes(ax_size, records, colors)
+        # the layer names go under the lower panel
         if n <= 80:
-            ax.set_xticks(range(n))
-            ax.set_xticklabels([r.name for r in records], rotation=90, fontsize=6 if n > 30 else 7)
-            ax.set_xlabel('layer (network order)')
+            ax_size.set_xticks(range(n))
+            ax_size.set_xticklabels([r.name for r in records], rotation=90, fontsize=6 if n > 30 else 7)
+            ax_size.set_xlabel('layer (network order)')
         else:  # hundreds of layers: indices only, names are in the CSV/JSON
             step = max(1, int(math.ceil(n / 60)))
             ticks = list(range(0, n, step))
-            ax.set_xticks(ticks)
-            ax.set_xticklabels([str(t) for t in ticks], rotation=90, fontsize=7)
-            ax.set_xlabel('layer index in network order (names: see the CSV/JSON next to this plot)')
+            ax_size.set_xticks(ticks)
+            ax_size.set_xticklabels([str(t) for t in ticks], rotation=90, fontsize=7)
+            ax_size.set_xlabel('layer index in network order (names: see the CSV/JSON next to this plot)')
         ax.set_ylabel('Dis(X_Q, X)  (log scale)')
         ax.set_title(title)
         ax.grid(axis='y', which='major', alpha=0.3)
@@ -130,12 +149,25 @@ def plot_discrepancy(records: List[LayerRecord], path: str, theta: Optional[floa
         plt.close(fig)
 
 
+def _plot_sizes(ax, records: List[LayerRecord], colors: List[str]) -> None:
+    """Lower panel: parameters per layer (bars) and output elements per sample (dots), log y."""
+    n = len(records)
+    ax.bar(range(n), [max(r.params, 1) for r in records], width=0.85, color=colors, edgecolor='none',
+           label='parameters')
+    xs = [i for i, r in enumerate(records) if r.out_numel]
+    ax.plot(xs, [records[i].out_numel for i in xs], 'k.', markersize=4, label='output elements / sample')
+    ax.set_yscale('log')
+    ax.set_ylabel('size (log scale)')
+    ax.grid(axis='y', which='major', alpha=0.3)
+    ax.legend(loc='upper left', bbox_to_anchor=(1.005, 1.0), borderaxespad=0.0, fontsize=8, framealpha=0.9)
+
+
 def write_reports(model: nn.Module, result: AnalysisResult, out_dir: str, prefix: str = 'discrepancy',
                   extra_settings: Optional[Dict[str, Any]] = None) -> Dict[str, str]:
     """Write ``<prefix>.json``, ``.csv`` and ``.png`` into ``out_dir``; returns their paths.
     Call on one process only (rank 0)."""
     os.makedirs(out_dir, exist_ok=True)
-    records = build_records(model, result.discrepancy, result.selected)
+    records = build_records(model, result.discrepancy, result.selected, result.output_sizes)
     paths = {ext: osp.join(out_dir, f'{prefix}.{ext}') for ext in ('json', 'csv', 'png')}
     doc = dict(settings=_json_settings(result, extra_settings), summary=_summary(records, result),
                layers=[asdict(r) for r in records])
@@ -148,13 +180,22 @@ def write_reports(model: nn.Module, result: AnalysisResult, out_dir: str, prefix
         for r in records:
             row = asdict(r)
             row['dis'] = '' if r.dis is None else repr(r.dis)
+            row['out_shape'] = _format_shape(r.out_shape)
+            row['out_numel'] = '' if r.out_numel is None else r.out_numel
             writer.writerow(row)
     s = result.settings
-    how = f'ratio={s.ratio}' if s.threshold is None else f'threshold={s.threshold}'
+    how = _how(s)
     plot_discrepancy(records, paths['png'], result.theta,
                      title=f'PTQAT discrepancy ({s.metric}, {s.mode}); strategy={s.strategy!r}'
                            + ('' if s.strategy in ('all', 'none') else f', {how}'))
     return paths
+
+
+def _how(s) -> str:
+    """``ratio=0.5`` / ``ratio=0.5 of the parameters`` / ``threshold=...`` of settings ``s``."""
+    if s.threshold is not None:
+        return f'threshold={s.threshold}'
+    return f'ratio={s.ratio}' + (' of the parameters' if getattr(s, 'ratio_by', 'layers') == 'params' else '')
 
 
 def _table(rows: List[Sequence[str]], header: Optional[Sequence[str]] = None, title: Optional[str] = None) -> str:
@@ -186,7 +227,7 @@ def format_summary(report: FreezeReport, result: Optional[AnalysisResult] = None
             ('non-quantized params train', 'yes' if report.train_unquantized else 'no')]
     if result is not None:
         s = result.settings
-        how = f'ratio={s.ratio}' if s.threshold is None else f'threshold={s.threshold}'
+        how = _how(s)
         rows.insert(0, ('strategy', s.strategy if s.strategy in ('all', 'none') else f'{s.strategy} ({how})'))
         rows.insert(1, ('discrepancy', f'{s.metric}, {s.mode}, {result.measure_batches_used} batches'))
         if result.theta is not None:
@@ -196,16 +237,17 @@ def format_summary(report: FreezeReport, result: Optional[AnalysisResult] = None
 
 def format_ranking(model: nn.Module, result: AnalysisResult, max_rows: Optional[int] = None) -> str:
     """The layers sorted by discrepancy (smallest first) with their selection."""
-    records = build_records(model, result.discrepancy, result.selected)
+    records = build_records(model, result.discrepancy, result.selected, result.output_sizes)
     ranked = sorted((r for r in records if r.dis is not None), key=lambda r: r.rank)
     ranked += [r for r in records if r.dis is None]
-    rows = [[str(r.rank or '-'), r.name, r.type, f'{r.params:,}', f'W{r.w_bits or "-"}A{r.a_bits or "-"}',
+    rows = [[str(r.rank or '-'), r.name, r.type, f'{r.params:,}', _format_shape(r.out_shape) or '-',
+             f'W{r.w_bits or "-"}A{r.a_bits or "-"}',
              '-' if r.dis is None else f'{r.dis:.6g}', 'fine-tune' if r.selected else 'frozen'] for r in ranked]
     skipped = 0
     if max_rows is not None and len(rows) > max_rows:
         skipped = len(rows) - max_rows
         rows = rows[:max_rows]
-    table = _table(rows, header=['rank', 'layer', 'type', 'params', 'bits', 'Dis', 'PTQAT'],
+    table = _table(rows, header=['rank', 'layer', 'type', 'params', 'output/sample', 'bits', 'Dis', 'PTQAT'],
                    title='Quantization discrepancy ranking (smallest first)')
     if skipped:
         table += f'\n... {skipped} more layers (see the CSV/JSON)'

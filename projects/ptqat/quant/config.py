@@ -10,12 +10,16 @@ import torch.nn as nn
 
 from .layers import QuantModule, quantized_layers
 from .lsq import INIT_METHODS, check_bits
-from .registry import get_quant_module_class
+from .registry import check_quantizable, get_quant_module_class
 
 __all__ = ['LayerQuantSpec', 'QuantConfig', 'quantize_model']
 
 #: Fields an ``overrides`` entry may set.
-OVERRIDE_FIELDS = ('w_bits', 'a_bits', 'w_per_channel', 'quantize_inputs', 'w_init', 'a_init')
+OVERRIDE_FIELDS = ('w_bits', 'a_bits', 'w_per_channel', 'quantize_inputs', 'w_init', 'a_init', 'a_signed',
+                   'quantize_attention_matmuls')
+
+#: Values of ``a_signed``.
+A_SIGNED_VALUES = (True, False, 'auto')
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,8 @@ class LayerQuantSpec:
     w_per_channel: bool
     w_init: str
     a_init: str
+    a_signed: Union[bool, str] = True
+    quantize_attention_matmuls: bool = False
 
 
 def _check_fields(d: Mapping[str, Any], where: str) -> None:
@@ -34,9 +40,11 @@ def _check_fields(d: Mapping[str, Any], where: str) -> None:
         check_bits(d['w_bits'], f'{where}w_bits')
     if 'a_bits' in d and d['a_bits'] is not None:
         check_bits(d['a_bits'], f'{where}a_bits')
-    for key in ('w_per_channel', 'quantize_inputs'):
+    for key in ('w_per_channel', 'quantize_inputs', 'quantize_attention_matmuls'):
         if key in d and not isinstance(d[key], bool):
             raise ValueError(f'{where}{key} must be a bool, got {d[key]!r}')
+    if 'a_signed' in d and not (isinstance(d['a_signed'], bool) or d['a_signed'] == 'auto'):
+        raise ValueError(f"{where}a_signed must be True, False or 'auto', got {d['a_signed']!r}")
     for key in ('w_init', 'a_init'):
         if key in d and d[key] not in INIT_METHODS:
             raise ValueError(f'{where}{key}={d[key]!r} is not a step-size init method; '
@@ -75,6 +83,17 @@ class QuantConfig:
             averaged over calibration batches): robust to rare activation outliers at 8 bits,
             cheap to accumulate over many batches and reducible across processes. ``'mse'``
             is preferable for <= 6-bit activations.
+        a_signed: the grid of the activation (input) quantizers: ``True`` (default) signed
+            ``[-2^(b-1), 2^(b-1)-1]``, the INT8 Q/DQ that TensorRT executes; ``False``
+            unsigned ``[0, 2^b-1]`` (negative inputs clip to 0); ``'auto'``: calibration
+            picks unsigned for a quantizer whose calibration data had no negative value
+            (e.g. after a ReLU), signed otherwise; the decision is stored in the state_dict
+            (buffer ``auto_signed``). Weights are always signed. Unsigned 8-bit grids export as
+            UINT8 Q/DQ, narrower unsigned grids as ``Clip(0, Qp*s)`` + INT8 Q/DQ (both exact).
+        quantize_attention_matmuls: also quantize, per tensor with ``a_bits`` (signed, or as
+            ``a_signed`` says), the inputs of the two attention matmuls (``Q·Kᵀ`` and
+            ``A·V``) of every ``nn.MultiheadAttention`` (see :class:`QuantMultiheadAttention`).
+            Needs activation bits on those layers.
 
     Validation happens on construction (bits, init methods, regexes, override fields); a
     skip/override pattern that matches no quantizable layer raises in ``quantize_model``.
@@ -88,6 +107,8 @@ class QuantConfig:
     overrides: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     w_init: str = 'mse'
     a_init: str = 'percentile'
+    a_signed: Union[bool, str] = True
+    quantize_attention_matmuls: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.skip, str):
@@ -144,7 +165,7 @@ class QuantConfig:
                 values.update(override)
         a_bits = values['a_bits'] if values['quantize_inputs'] else None
         return LayerQuantSpec(values['w_bits'], a_bits, values['w_per_channel'], values['w_init'],
-                              values['a_init'])
+                              values['a_init'], values['a_signed'], values['quantize_attention_matmuls'])
 
 
 def _module_device(module: nn.Module):
@@ -153,6 +174,15 @@ def _module_device(module: nn.Module):
     for t in module.buffers():
         return t.device
     return None
+
+
+def _set_activation_sign(layer: QuantModule, a_signed: Union[bool, str]) -> None:
+    """Apply ``a_signed`` (True / False / 'auto') to the layer's own activation quantizers."""
+    for q in layer.activation_quantizers():
+        if a_signed == 'auto':
+            q.enable_auto_sign()
+        else:
+            q.set_signed(a_signed)
 
 
 def quantize_model(model: nn.Module, config: Union[QuantConfig, Mapping[str, Any], None] = None) -> List[str]:
@@ -175,6 +205,9 @@ def quantize_model(model: nn.Module, config: Union[QuantConfig, Mapping[str, Any
             refused rather than silently ignored; build a fresh model instead).
         ValueError: a skip/override pattern matches no quantizable layer, or the root
             module is itself quantizable.
+        TypeError: a layer that is not skipped subclasses a registered float type but
+            overrides its ``forward``/``_conv_forward`` (see
+            :func:`~ptqat.quant.registry.check_quantizable`); nothing is converted then.
     """
     config = QuantConfig() if config is None else QuantConfig.from_dict(config)
     already = [n for n, _ in quantized_layers(model)]
@@ -201,6 +234,10 @@ def quantize_model(model: nn.Module, config: Union[QuantConfig, Mapping[str, Any
                 raise ValueError(f'{kind} pattern {pattern!r} matches no quantizable layer '
                                  f'(quantizable: {cand_names[:8]}{" ..." if len(cand_names) > 8 else ""})')
 
+    for module in candidates:  # before anything is converted
+        if not config.is_skipped(names[id(module)]):
+            check_quantizable(module, names[id(module)])
+
     # Where each module is referenced: (parent, attribute name), duplicates included.
     refs: Dict[int, List[Tuple[nn.Module, str]]] = {}
     for parent in model.modules():
@@ -226,6 +263,12 @@ def quantize_model(model: nn.Module, config: Union[QuantConfig, Mapping[str, Any
             if child is not None and new._modules.get(attr) is not child and isinstance(
                     new._modules.get(attr), QuantModule) and get_quant_module_class(child) is not None:
                 new._modules[attr] = child
+        if spec.quantize_attention_matmuls and hasattr(new, 'enable_attention_matmul_quantization'):
+            if spec.a_bits is None:
+                raise ValueError(f'layer {name!r}: quantize_attention_matmuls needs activation bits, but the layer '
+                                 'has a_bits=None / quantize_inputs=False')
+            new.enable_attention_matmul_quantization(spec.a_bits, spec.a_init)
+        _set_activation_sign(new, spec.a_signed)
         device = _module_device(module) or model_device
         if device is not None:
             new.to(device)

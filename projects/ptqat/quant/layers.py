@@ -17,6 +17,7 @@ also be constructed directly, e.g. ``QuantConv2d(16, 32, 3, w_bits=4, a_bits=8)`
 from __future__ import annotations
 
 import copy
+import math
 from typing import Iterator, List, Optional, Tuple
 
 import torch
@@ -209,7 +210,8 @@ class QuantLinear(QuantModule, nn.Linear):
 
 
 class QuantMultiheadAttention(QuantModule, nn.MultiheadAttention):
-    """``nn.MultiheadAttention`` with quantized input projections.
+    """``nn.MultiheadAttention`` with quantized input projections and, optionally, quantized
+    attention matmuls.
 
     Own quantizers: ``weight_quantizer`` on ``in_proj_weight`` ``(3E, E)`` (axis 0) -- or on
     ``q_proj_weight`` when ``kdim``/``vdim`` differ from ``embed_dim``, with
@@ -218,15 +220,27 @@ class QuantMultiheadAttention(QuantModule, nn.MultiheadAttention):
     (a key that *is* the query tensor reuses the quantized query, likewise for value, so in
     self-attention only ``input_quantizer`` is used).
 
+    Attention matmuls (after :meth:`enable_attention_matmul_quantization`, which
+    ``quantize_model`` calls for ``QuantConfig(quantize_attention_matmuls=True)``; None
+    otherwise): per-tensor activation quantizers on the inputs of ``Q·Kᵀ``
+    (``q_matmul_quantizer`` on the scaled queries ``q / sqrt(head_dim)``,
+    ``k_matmul_quantizer`` on the keys, both ``(N*H, L|S, head_dim)``) and of ``A·V``
+    (``attn_matmul_quantizer`` on the softmax weights ``(N*H, L, S)`` after dropout,
+    ``v_matmul_quantizer`` on the values).
+
     ``out_proj`` becomes a :class:`QuantLinear` child (its own layer: it quantizes its
-    weight and the attention context). The attention core runs through
-    ``F.multi_head_attention_forward`` with the quantized in-projection weights and an
-    identity output projection; ``self.out_proj`` is then applied as a module.
-    Outputs are those of ``nn.MultiheadAttention``: ``(attn_output, attn_weights or None)``.
+    weight and the attention context) and is applied as a module to the context.
+    The attention core follows ``F.multi_head_attention_forward`` step by step (masks,
+    ``bias_k``/``bias_v``, ``add_zero_attn``, dropout, unbatched inputs, ``is_causal``): with
+    ``need_weights=True`` or quantized matmuls it runs the two matmuls explicitly, otherwise
+    ``F.scaled_dot_product_attention`` (ONNX opset >= 14). Outputs are those of
+    ``nn.MultiheadAttention``: ``(attn_output, attn_weights or None)``.
     """
 
     _float_cls = nn.MultiheadAttention
     _act_names = ('input_quantizer', 'key_quantizer', 'value_quantizer')
+    #: quantizers of the attention matmul inputs: Q·Kᵀ (queries, keys) and A·V (weights, values)
+    _matmul_names = ('q_matmul_quantizer', 'k_matmul_quantizer', 'attn_matmul_quantizer', 'v_matmul_quantizer')
 
     @property
     def _weight_names(self):  # type: ignore[override]
@@ -240,9 +254,25 @@ class QuantMultiheadAttention(QuantModule, nn.MultiheadAttention):
         if self._qkv_same_embed_dim:
             self.register_module('k_weight_quantizer', None)
             self.register_module('v_weight_quantizer', None)
+        for name in self._matmul_names:
+            self.register_module(name, None)
         if not isinstance(self.out_proj, QuantModule):
             self.out_proj = QuantLinear.from_float(self.out_proj, w_bits, a_bits, w_per_channel,
                                                    w_init=w_init, a_init=a_init)
+
+    def enable_attention_matmul_quantization(self, bits: int, init_method: str = DEFAULT_A_INIT) -> None:
+        """Create the four per-tensor, signed matmul-input quantizers (see the class doc) with
+        ``bits`` (2..8) and step-size init ``init_method``; calibrate afterwards."""
+        check_bits(bits, 'attention matmul bits')
+        device = self.out_proj.weight.device
+        for name in self._matmul_names:
+            self.register_module(name, LSQQuantizer(bits, signed=True, per_channel=False,
+                                                    init_method=init_method).to(device))
+
+    @property
+    def quantizes_attention_matmuls(self) -> bool:
+        """True when the attention matmul quantizers exist."""
+        return self.q_matmul_quantizer is not None
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Optional[Tensor] = None,
                 need_weights: bool = True, attn_mask: Optional[Tensor] = None,
@@ -260,25 +290,108 @@ class QuantMultiheadAttention(QuantModule, nn.MultiheadAttention):
                     v = k
             else:
                 q, k, v = (t.transpose(1, 0) for t in (q, k, v))
-        eye = torch.eye(self.embed_dim, dtype=q.dtype, device=q.device)
-        common = dict(training=self.training, key_padding_mask=key_padding_mask, need_weights=need_weights,
-                      attn_mask=attn_mask, average_attn_weights=average_attn_weights, is_causal=is_causal)
-        if self._qkv_same_embed_dim:
-            out, weights = F.multi_head_attention_forward(
-                q, k, v, self.embed_dim, self.num_heads, self.quant_weight_named('in_proj_weight'),
-                self.in_proj_bias, self.bias_k, self.bias_v, self.add_zero_attn, self.dropout, eye, None,
-                **common)
-        else:
-            out, weights = F.multi_head_attention_forward(
-                q, k, v, self.embed_dim, self.num_heads, self.in_proj_weight, self.in_proj_bias,
-                self.bias_k, self.bias_v, self.add_zero_attn, self.dropout, eye, None,
-                use_separate_proj_weight=True, q_proj_weight=self.quant_weight_named('q_proj_weight'),
-                k_proj_weight=self.quant_weight_named('k_proj_weight'),
-                v_proj_weight=self.quant_weight_named('v_proj_weight'), **common)
-        out = self.out_proj(out)
+        out, weights = self._attention(q, k, v, key_padding_mask, need_weights, attn_mask, average_attn_weights,
+                                       is_causal)
         if self.batch_first and is_batched:
             return out.transpose(1, 0), weights
         return out, weights
+
+    def _attention(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Optional[Tensor],
+                   need_weights: bool, attn_mask: Optional[Tensor], average_attn_weights: bool,
+                   is_causal: bool) -> Tuple[Tensor, Optional[Tensor]]:
+        """``F.multi_head_attention_forward`` on sequence-first ``(L, N, E)`` (or unbatched
+        ``(L, E)``) inputs, with quantized projection weights, optional quantized matmul
+        inputs and ``self.out_proj`` applied as a module."""
+        num_heads = self.num_heads
+        is_batched = F._mha_shape_check(query, key, value, key_padding_mask, attn_mask, num_heads)
+        if not is_batched:
+            query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
+            if key_padding_mask is not None:
+                key_padding_mask = key_padding_mask.unsqueeze(0)
+        tgt_len, bsz, embed_dim = query.shape
+        head_dim = embed_dim // num_heads
+        explicit = need_weights or self.quantizes_attention_matmuls
+        key_padding_mask = F._canonical_mask(mask=key_padding_mask, mask_name='key_padding_mask',
+                                             other_type=F._none_or_dtype(attn_mask), other_name='attn_mask',
+                                             target_type=query.dtype)
+        if is_causal and attn_mask is None:
+            raise RuntimeError('Need attn_mask if specifying the is_causal hint (as nn.MultiheadAttention)')
+        if is_causal and key_padding_mask is None and not need_weights:
+            attn_mask = None  # as torch: the causal hint alone (SDPA's top-left causal mask)
+        else:
+            attn_mask = F._canonical_mask(mask=attn_mask, mask_name='attn_mask', other_type=None, other_name='',
+                                          target_type=query.dtype, check_other=False)
+            is_causal = False if key_padding_mask is not None else is_causal
+
+        if self._qkv_same_embed_dim:
+            q, k, v = F._in_projection_packed(query, key, value, self.quant_weight_named('in_proj_weight'),
+                                              self.in_proj_bias)
+        else:
+            b_q, b_k, b_v = (None, None, None) if self.in_proj_bias is None else self.in_proj_bias.chunk(3)
+            q, k, v = F._in_projection(query, key, value, self.quant_weight_named('q_proj_weight'),
+                                       self.quant_weight_named('k_proj_weight'),
+                                       self.quant_weight_named('v_proj_weight'), b_q, b_k, b_v)
+        if attn_mask is not None and attn_mask.dim() == 2:
+            attn_mask = attn_mask.unsqueeze(0)
+        if self.bias_k is not None and self.bias_v is not None:
+            k = torch.cat([k, self.bias_k.repeat(1, bsz, 1)])
+            v = torch.cat([v, self.bias_v.repeat(1, bsz, 1)])
+            attn_mask = None if attn_mask is None else F.pad(attn_mask, (0, 1))
+            key_padding_mask = None if key_padding_mask is None else F.pad(key_padding_mask, (0, 1))
+        q = q.reshape(tgt_len, bsz * num_heads, head_dim).transpose(0, 1)
+        k = k.reshape(k.shape[0], bsz * num_heads, head_dim).transpose(0, 1)
+        v = v.reshape(v.shape[0], bsz * num_heads, head_dim).transpose(0, 1)
+        if self.add_zero_attn:
+            zeros = torch.zeros((bsz * num_heads, 1, head_dim), dtype=k.dtype, device=k.device)
+            k, v = torch.cat([k, zeros], dim=1), torch.cat([v, zeros], dim=1)
+            attn_mask = None if attn_mask is None else F.pad(attn_mask, (0, 1))
+            key_padding_mask = None if key_padding_mask is None else F.pad(key_padding_mask, (0, 1))
+        src_len = k.shape[1]
+        if key_padding_mask is not None:
+            key_padding_mask = (key_padding_mask.view(bsz, 1, 1, src_len).expand(-1, num_heads, -1, -1)
+                                .reshape(bsz * num_heads, 1, src_len))
+            attn_mask = key_padding_mask if attn_mask is None else attn_mask + key_padding_mask
+        dropout_p = self.dropout if self.training else 0.0
+
+        weights: Optional[Tensor] = None
+        if explicit and is_causal and attn_mask is None:  # SDPA's is_causal mask, written out
+            attn_mask = torch.zeros(tgt_len, src_len, dtype=q.dtype, device=q.device).masked_fill(
+                torch.ones(tgt_len, src_len, dtype=torch.bool, device=q.device).triu(1), float('-inf'))[None]
+        if explicit:
+            context, weights = self._explicit_attention(q, k, v, attn_mask, dropout_p)
+            weights = weights if need_weights else None
+        else:
+            if attn_mask is not None:
+                attn_mask = (attn_mask.unsqueeze(0) if attn_mask.shape[0] == 1
+                             else attn_mask.view(bsz, num_heads, -1, src_len))
+            context = F.scaled_dot_product_attention(q.view(bsz, num_heads, tgt_len, head_dim),
+                                                     k.view(bsz, num_heads, src_len, head_dim),
+                                                     v.view(bsz, num_heads, src_len, head_dim),
+                                                     attn_mask, dropout_p, is_causal)
+            context = context.reshape(bsz * num_heads, tgt_len, head_dim)
+        out = self.out_proj(context.transpose(0, 1).reshape(tgt_len, bsz, embed_dim))
+        if weights is not None:
+            weights = weights.view(bsz, num_heads, tgt_len, src_len)
+            if average_attn_weights:
+                weights = weights.mean(dim=1)
+        if not is_batched:
+            out = out.squeeze(1)
+            weights = None if weights is None else weights.squeeze(0)
+        return out, weights
+
+    def _explicit_attention(self, q: Tensor, k: Tensor, v: Tensor, attn_mask: Optional[Tensor],
+                            dropout_p: float) -> Tuple[Tensor, Tensor]:
+        """``softmax(Q_q(q / sqrt(d)) · Q_k(k)ᵀ + mask)`` -> dropout -> ``A``; returns
+        ``(Q_a(A) · Q_v(v), A)``. ``q`` ``(B, L, d)``, ``k``/``v`` ``(B, S, d)``, mask
+        broadcastable to ``(B, L, S)``; ``B = N * heads``."""
+        q_scaled = self._q(self.q_matmul_quantizer, q * math.sqrt(1.0 / float(q.shape[-1])))
+        kt = self._q(self.k_matmul_quantizer, k).transpose(-2, -1)
+        scores = torch.bmm(q_scaled, kt) if attn_mask is None else torch.baddbmm(attn_mask, q_scaled, kt)
+        weights = torch.softmax(scores, dim=-1)
+        if dropout_p > 0.0:
+            weights = F.dropout(weights, p=dropout_p)
+        context = torch.bmm(self._q(self.attn_matmul_quantizer, weights), self._q(self.v_matmul_quantizer, v))
+        return context, weights
 
     def quant_weight_named(self, name: str) -> Tensor:
         """The (fake-)quantized projection weight ``name``."""

@@ -46,7 +46,7 @@ ReduceFn = Callable[[Tensor, str], Tensor]
 
 _MSE_COARSE = 48           # log-spaced clip ratios in [1e-3, 1] ...
 _MSE_FINE = 32             # ... refined linearly around the best one
-_MSE_MAX_ELEMENTS = 1 << 22  # activations are strided-subsampled to this many elements
+_MSE_MAX_ELEMENTS = 1 << 22  # activations are strided-subsampled to this many elements (mse, percentile)
 
 
 def check_bits(bits: object, name: str = 'bits') -> int:
@@ -206,6 +206,28 @@ class LSQQuantizer(nn.Module):
         """What the range has to cover: ``|x|`` (signed) or ``relu(x)`` (unsigned)."""
         return x.abs() if self.signed else x.clamp_min(0)
 
+    # ------------------------------------------------------------------ sign
+    @property
+    def auto_sign(self) -> bool:
+        """True when calibration decides the sign (see :meth:`enable_auto_sign`)."""
+        return 'auto_signed' in self._buffers
+
+    def set_signed(self, signed: bool) -> None:
+        """Use the signed ``[-2^(b-1), 2^(b-1)-1]`` or the unsigned ``[0, 2^b-1]`` grid from now
+        on (the step size is not changed; recalibrate after switching by hand)."""
+        self.signed = bool(signed)
+        self.qn, self.qp = quant_range(self.bits, self.signed)
+        if self.auto_sign:
+            self.auto_signed.fill_(self.signed)
+
+    def enable_auto_sign(self) -> None:
+        """Let calibration choose the sign: unsigned when the calibration data (all batches,
+        all processes) has no negative value, e.g. after a ReLU, else signed. The decision
+        is the bool buffer ``auto_signed`` (shape ``()``, in the ``state_dict``), restored on
+        loading. Until calibrated the quantizer is signed."""
+        if not self.auto_sign:
+            self.register_buffer('auto_signed', torch.tensor(self.signed, device=self.step_size.device))
+
     # ------------------------------------------------------------------ forward
     def fake_quant(self, x: Tensor) -> Tensor:
         """Quantize-dequantize ``x`` (shape preserved) regardless of ``enabled``; differentiable."""
@@ -242,18 +264,22 @@ class LSQQuantizer(nn.Module):
             return _kth_percentile(mag, self.percentile) / self.qp
         return self._mse_step(self._channels_first(x), mag.amax(dim=1))
 
-    def _mse_step(self, xc: Tensor, max_mag: Tensor) -> Tensor:
+    def _mse_step(self, xc: Tensor, max_mag: Tensor, qn: Optional[int] = None, qp: Optional[int] = None) -> Tensor:
         """Per-channel step minimising the quantisation MSE of ``xc`` ``(C, M)`` -> ``(C,)``.
 
         Steps are ``r * max_mag / Qp``: a coarse log-spaced grid of clip ratios
         ``r`` in ``[1e-3, 1]`` (48 points, ratio 1.16 apart), then 32 linear points between
-        the neighbours of the best coarse ratio.
+        the neighbours of the best coarse ratio. ``qn``/``qp``: the grid (default: this
+        quantizer's).
         """
+        qn = self.qn if qn is None else qn
+        qp = self.qp if qp is None else qp
+
         def search(ratios: Tensor, best: Tensor, best_err: Tensor) -> tuple:
             for r in ratios.unbind(dim=1):  # ratios (C, K)
-                s = (max_mag * r / self.qp).clamp_min(self.eps)
+                s = (max_mag * r / qp).clamp_min(self.eps)
                 sb = s[:, None]
-                err = ((xc / sb).clamp(-self.qn, self.qp).round() * sb - xc).pow(2).mean(dim=1)
+                err = ((xc / sb).clamp(-qn, qp).round() * sb - xc).pow(2).mean(dim=1)
                 better = err < best_err
                 best_err = torch.where(better, err, best_err)
                 best = torch.where(better, r, best)
@@ -268,7 +294,7 @@ class LSQQuantizer(nn.Module):
         fine = lo[:, None] + (hi - lo)[:, None] * torch.linspace(0, 1, _MSE_FINE, device=xc.device,
                                                                  dtype=xc.dtype)[None, :]
         best_r, _ = search(fine, best_r, best_err)
-        return (max_mag * best_r / self.qp).clamp_min(self.eps)
+        return (max_mag * best_r / qp).clamp_min(self.eps)
 
     def _set_step(self, s: Tensor) -> None:
         s = s.detach().float().reshape(-1)
@@ -303,10 +329,13 @@ class LSQQuantizer(nn.Module):
           by a log-spaced grid over ``[1e-3, 1]`` refined linearly (80 evaluations).
 
         A non-finite or non-positive result (e.g. an all-zero input) sets the step to 1.0.
+        With :meth:`enable_auto_sign` the sign is chosen from ``x`` first.
         Raises ValueError for an unknown method.
         """
         method = _check_method(self.init_method if method is None else method)
         self._check_channels(x)
+        if self.auto_sign:
+            self.set_signed(bool((x < 0).any()))
         self._set_step(self._step_from_data(x, method))
 
     # ------------------------------------------------------------------ calibration
@@ -318,18 +347,22 @@ class LSQQuantizer(nn.Module):
         * ``lsq``: running ``sum |x|`` and element count (``'sum'``) -> exact global mean.
         * ``minmax``: running ``max m`` (``'max'``) -> exact global max.
         * ``percentile``: sum of per-batch percentiles and batch count (``'sum'``) -> the mean
-          of per-batch percentiles.
+          of per-batch percentiles (large batches are strided-subsampled to 4M elements first).
         * ``mse``: sum of per-batch MSE-optimal steps and batch count (``'sum'``) -> the mean
           per-batch optimum (large batches are strided-subsampled to 4M elements first).
+
+        With :meth:`enable_auto_sign` also ``max(-x)`` (``'max'``, after the others) decides
+        the sign; statistics are gathered for the signed grid (for ``mse`` also for the
+        unsigned one, ``'sum'``, reduced last), which equal the unsigned ones when no value
+        is negative.
         """
         method = _check_method(self.init_method if method is None else method)
         self.observing = True
         self._stats = {'method': method, 'value': None, 'count': None}
+        if self.auto_sign:
+            self.set_signed(True)
         if not self.per_channel or self.step_size.numel() > 1 or self._is_init:
-            dev = self.step_size.device
-            n = self.step_size.numel()
-            self._stats['value'] = torch.zeros(n, dtype=torch.float64, device=dev)
-            self._stats['count'] = torch.zeros(1, dtype=torch.float64, device=dev)
+            self._alloc_stats(self.step_size.numel(), self.step_size.device)
 
     def observe(self, x: Tensor) -> None:
         """Accumulate calibration statistics of ``x`` (called by forward in observe mode)."""
@@ -341,9 +374,7 @@ class LSQQuantizer(nn.Module):
             x = x.detach().float()
             method = self._stats['method']
             if self._stats['value'] is None:  # lazily sized per-channel statistics
-                c = x.shape[self._axis(x)]
-                self._stats['value'] = torch.zeros(c, dtype=torch.float64, device=x.device)
-                self._stats['count'] = torch.zeros(1, dtype=torch.float64, device=x.device)
+                self._alloc_stats(x.shape[self._axis(x)], x.device)
             value, count = self._stats['value'], self._stats['count']
             if self.per_channel and x.shape[self._axis(x)] != value.numel():
                 raise RuntimeError(f'observed {x.shape[self._axis(x)]} channels, expected {value.numel()}')
@@ -357,16 +388,31 @@ class LSQQuantizer(nn.Module):
                 value.copy_(torch.maximum(value, self._channels_first(self._magnitude(x)).amax(dim=1).double()))
                 count += 1
             elif method == 'percentile':
-                value += _kth_percentile(self._channels_first(self._magnitude(x)), self.percentile).double()
+                xc = _subsample(self._channels_first(x))
+                value += _kth_percentile(self._magnitude(xc), self.percentile).double()
                 count += 1
             else:  # mse
-                xc = self._channels_first(x)
-                stride = max(1, math.ceil(xc.numel() / _MSE_MAX_ELEMENTS))
-                xc = xc[:, ::stride]
+                xc = _subsample(self._channels_first(x))
                 mag = xc.abs() if self.signed else xc.clamp_min(0)
                 value += self._mse_step(xc, mag.amax(dim=1)).double()
                 count += 1
+                if self.auto_sign:
+                    unsigned = self._stats['value_unsigned']
+                    unsigned += self._mse_step(xc, xc.clamp_min(0).amax(dim=1), *quant_range(self.bits, False)
+                                               ).double().to(unsigned.device)
+            if self.auto_sign:
+                neg = self._stats['neg_max']
+                neg.copy_(torch.maximum(neg, (-x.amin()).double().reshape(1).to(neg.device)))
             self._stats['value'], self._stats['count'] = value, count
+
+    def _alloc_stats(self, n: int, device) -> None:
+        """Zeroed float64 statistics for ``n`` step sizes on ``device``."""
+        self._stats['value'] = torch.zeros(n, dtype=torch.float64, device=device)
+        self._stats['count'] = torch.zeros(1, dtype=torch.float64, device=device)
+        if self.auto_sign:
+            self._stats['neg_max'] = torch.full((1,), float('-inf'), dtype=torch.float64, device=device)
+            if self._stats['method'] == 'mse':
+                self._stats['value_unsigned'] = torch.zeros(n, dtype=torch.float64, device=device)
 
     def finish_observation(self, reduce_fn: Optional[ReduceFn] = None) -> bool:
         """Leave observe mode and set the step size from the accumulated statistics.
@@ -380,12 +426,19 @@ class LSQQuantizer(nn.Module):
         if stats is None or stats['value'] is None:
             return False
         method, value, count = stats['method'], stats['value'], stats['count']
+        neg, unsigned = stats.get('neg_max'), stats.get('value_unsigned')
         if reduce_fn is not None:
             value = reduce_fn(value, 'max' if method == 'minmax' else 'sum')
             count = reduce_fn(count, 'sum')
+            neg = None if neg is None else reduce_fn(neg, 'max')
+            unsigned = None if unsigned is None else reduce_fn(unsigned, 'sum')
         n = float(count.reshape(-1)[0])
         if n <= 0:
             return False
+        if neg is not None:
+            self.set_signed(bool(neg.reshape(-1)[0] > 0))
+            if unsigned is not None and not self.signed:
+                value = unsigned
         if method == 'lsq':
             step = 2.0 * (value / n) / math.sqrt(self.qp)
         elif method == 'minmax':
@@ -408,9 +461,6 @@ class LSQQuantizer(nn.Module):
         """
         if not self._is_init:
             raise RuntimeError(f'cannot export {self!r}: step size not initialised')
-        if not self.signed and self.bits == 8:
-            raise RuntimeError('unsigned 8-bit quantizers cannot be exported as signed INT8 Q/DQ '
-                               '(TensorRT supports INT8 only); use signed=True or <= 7 bits')
         with torch.no_grad():
             self._export_scale = self.effective_step_size().detach().clone()
             if weight is not None:
@@ -428,14 +478,21 @@ class LSQQuantizer(nn.Module):
         self._export_restore = None
         self._export_scale = None
 
+    def export_qrange(self) -> tuple[int, int]:
+        """``(quant_min, quant_max)`` of the exported Q/DQ pair: ``(0, 255)`` (UINT8) for an
+        unsigned 8-bit grid, else ``(-128, 127)`` (INT8, which holds every other grid)."""
+        return (0, 255) if not self.signed and self.bits == 8 else (-128, 127)
+
     def _export_forward(self, x: Tensor) -> Tensor:
         """Export path: (weights: already baked onto the grid) -> Clip to the grid range when the
-        grid is narrower than int8 -> INT8 QuantizeLinear/DequantizeLinear (zero point 0)."""
+        grid is narrower than the exported integer type -> QuantizeLinear/DequantizeLinear
+        (zero point 0; INT8, or UINT8 for an unsigned 8-bit grid)."""
         s = self._export_scale
         if s is None:
             raise RuntimeError('export_mode is set but prepare_export() was not called')
-        # activations on a grid narrower than int8: clip first, then INT8 Q/DQ is exact
-        if self._export_restore is None and (self.qn, self.qp) != (128, 127):
+        lo, hi = self.export_qrange()
+        # activations on a grid narrower than the integer type: clip first, then Q/DQ is exact
+        if self._export_restore is None and (-self.qn, self.qp) != (lo, hi):
             if self.per_channel:
                 sb = self._broadcast(s, x)
                 x = torch.max(torch.min(x, (self.qp * sb).to(x.dtype)), (-self.qn * sb).to(x.dtype))
@@ -443,9 +500,9 @@ class LSQQuantizer(nn.Module):
                 x = torch.clamp(x, -self.qn * float(s), self.qp * float(s))
         if self.per_channel:
             zp = torch.zeros(s.numel(), dtype=torch.int32, device=s.device)
-            return torch.fake_quantize_per_channel_affine(x, s, zp, self._axis(x), -128, 127)
+            return torch.fake_quantize_per_channel_affine(x, s, zp, self._axis(x), lo, hi)
         zp = torch.zeros((), dtype=torch.int32, device=s.device)
-        return torch.fake_quantize_per_tensor_affine(x, s.reshape(()), zp, -128, 127)
+        return torch.fake_quantize_per_tensor_affine(x, s.reshape(()), zp, lo, hi)
 
     # ------------------------------------------------------------------ state dict
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
@@ -458,11 +515,21 @@ class LSQQuantizer(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
         self._is_init = bool(self.initialized)
+        if self.auto_sign:
+            self.set_signed(bool(self.auto_signed))
 
     def extra_repr(self) -> str:
         axis = f', ch_axis={self.ch_axis}' if self.per_channel else ''
-        return (f'bits={self.bits}, signed={self.signed}, per_channel={self.per_channel}{axis}, '
+        sign = f"{self.signed} (auto)" if self.auto_sign else f'{self.signed}'
+        return (f'bits={self.bits}, signed={sign}, per_channel={self.per_channel}{axis}, '
                 f'enabled={self.enabled}, init={self.init_method!r}, role={self.role!r}')
+
+
+def _subsample(xc: Tensor) -> Tensor:
+    """Every ``stride``-th column of ``xc`` ``(C, M)`` so that at most about
+    ``_MSE_MAX_ELEMENTS`` elements remain (``xc`` itself, a view, when it is small enough)."""
+    stride = max(1, math.ceil(xc.numel() / _MSE_MAX_ELEMENTS))
+    return xc if stride == 1 else xc[:, ::stride]
 
 
 def _kth_percentile(mag: Tensor, p: float) -> Tensor:

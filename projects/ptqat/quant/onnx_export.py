@@ -9,7 +9,7 @@ from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Union
 import torch
 import torch.nn as nn
 
-from .layers import iter_quantizers, quantized_layers
+from .layers import QuantMultiheadAttention, iter_quantizers, quantized_layers
 
 __all__ = ['export_mode', 'export_onnx']
 
@@ -45,7 +45,7 @@ def export_mode(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def export_onnx(model: nn.Module, example_inputs: Union[torch.Tensor, Sequence[Any]], path: Union[str, os.PathLike],
-                *, opset: int = 13, input_names: Optional[Sequence[str]] = None,
+                *, opset: Optional[int] = None, input_names: Optional[Sequence[str]] = None,
                 output_names: Optional[Sequence[str]] = None,
                 dynamic_axes: Optional[Mapping[str, Union[Mapping[int, str], Sequence[int]]]] = None) -> str:
     """Export a quantized (calibrated) model to ONNX with TensorRT-style explicit quantization.
@@ -69,19 +69,28 @@ def export_onnx(model: nn.Module, example_inputs: Union[torch.Tensor, Sequence[A
     identity; an enabled uninitialised quantizer raises RuntimeError if the forward uses it.
 
     Uses the TorchScript exporter (``torch.onnx.export(..., dynamo=False)``; opset >= 13 is
-    required for per-axis Q/DQ), then runs ``onnx.checker.check_model``. The model's
-    train/eval mode and quantizer state are restored.
+    required for per-axis Q/DQ, >= 14 for a :class:`QuantMultiheadAttention`, whose
+    ``need_weights=False`` path is ``scaled_dot_product_attention``), then runs
+    ``onnx.checker.check_model``. The model's train/eval mode and quantizer state are
+    restored.
 
     Args:
         model: the quantized model.
         example_inputs: a tensor or a tuple of positional inputs.
         path: output ``.onnx`` file.
-        opset, input_names, output_names, dynamic_axes: as for ``torch.onnx.export``.
+        opset: ONNX opset; default 13, or 14 when the model has a ``QuantMultiheadAttention``.
+        input_names, output_names, dynamic_axes: as for ``torch.onnx.export``.
     Returns:
         ``path`` as a string.
     """
+    attention = [n for n, m in quantized_layers(model) if isinstance(m, QuantMultiheadAttention)]
+    if opset is None:
+        opset = 14 if attention else 13
     if isinstance(opset, bool) or not isinstance(opset, int) or opset < 13:
         raise ValueError(f'opset must be an integer >= 13 (per-channel QuantizeLinear), got {opset!r}')
+    if attention and opset < 14:
+        raise ValueError(f'opset must be >= 14 for quantized attention layers ({attention[0]!r}: '
+                         f'scaled_dot_product_attention), got {opset!r}')
     import onnx  # a dependency of the plugin; imported lazily to keep `import ptqat.quant` light
 
     args = (example_inputs,) if isinstance(example_inputs, torch.Tensor) else tuple(example_inputs)

@@ -5,20 +5,30 @@ module type's MRO, so the exact type wins over a registered base class (e.g. a m
 can register ``ModulatedDeformConv2dPack`` while every other ``nn.Conv2d`` subclass still maps
 to :class:`QuantConv2d`, and ``NonDynamicallyQuantizableLinear`` maps to :class:`QuantLinear`
 through ``nn.Linear``). Modules that are already quantized are never matched.
+
+A subclass reaches a base class's quantized version only when it computes what the base
+computes: if it overrides one of :data:`FORWARD_METHODS` (e.g. mmcv's
+``Conv2dAdaptivePadding`` or ``ConvWS2d``), the quantized base class would silently run the
+base's computation instead, so :func:`check_quantizable` raises instead; register a quantized
+class for it with :func:`register_quant_module` (or skip the layer).
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Type, Union
+from typing import Callable, Dict, List, Optional, Type, Union
 
 import torch.nn as nn
 
 from .layers import (MatMul, QuantConv1d, QuantConv2d, QuantConvTranspose2d, QuantLinear, QuantMatMul,
                      QuantModule, QuantMultiheadAttention)
 
-__all__ = ['get_quant_module_class', 'register_quant_module', 'registered_quant_modules',
-           'unregister_quant_module']
+__all__ = ['FORWARD_METHODS', 'check_quantizable', 'get_quant_module_class', 'register_quant_module',
+           'registered_quant_modules', 'unregister_quant_module']
 
 _REGISTRY: Dict[type, type] = {}
+
+#: Methods that define what a layer computes. A subclass overriding one of them is not mapped
+#: to the quantized version of its registered base class.
+FORWARD_METHODS = ('forward', '_conv_forward')
 
 
 def register_quant_module(float_cls: type, quant_cls: Optional[type] = None, *, force: bool = False
@@ -56,18 +66,51 @@ def registered_quant_modules() -> Dict[type, type]:
     return dict(_REGISTRY)
 
 
+def _registered_base(cls: type) -> Optional[type]:
+    """The nearest class in ``cls``'s MRO that is registered (``cls`` itself first), or None."""
+    return next((klass for klass in cls.__mro__ if klass in _REGISTRY), None)
+
+
 def get_quant_module_class(module_or_cls: Union[nn.Module, Type[nn.Module]]) -> Optional[type]:
     """The quantized class for a module (or module type): the exact type's registration if
     any, else the nearest registered base class in the MRO; None if none or if it is
-    already quantized."""
+    already quantized. (Whether a subclass may use its base's quantized class is checked by
+    :func:`check_quantizable`.)"""
     cls = module_or_cls if isinstance(module_or_cls, type) else type(module_or_cls)
     if issubclass(cls, QuantModule):
         return None
-    for klass in cls.__mro__:
-        quant_cls = _REGISTRY.get(klass)
-        if quant_cls is not None:
-            return quant_cls
-    return None
+    base = _registered_base(cls)
+    return None if base is None else _REGISTRY[base]
+
+
+def overridden_forward_methods(cls: type) -> List[str]:
+    """``'Class.method'`` for each of :data:`FORWARD_METHODS` that a class between ``cls``
+    (included) and its nearest registered base (excluded) defines; ``[]`` when ``cls`` is
+    registered itself or not quantizable."""
+    base = _registered_base(cls)
+    if base is None or base is cls:
+        return []
+    found = []
+    for klass in cls.__mro__[:cls.__mro__.index(base)]:
+        found += [f'{klass.__name__}.{m}' for m in FORWARD_METHODS if m in vars(klass)]
+    return found
+
+
+def check_quantizable(module_or_cls: Union[nn.Module, Type[nn.Module]], name: str = '') -> None:
+    """Raise TypeError when the module's type would be quantized through a registered base
+    class although it overrides that base's computation (see :data:`FORWARD_METHODS`): the
+    quantized base class would silently drop the override (e.g. mmcv's
+    ``Conv2dAdaptivePadding`` padding, ``ConvWS2d`` weight standardisation)."""
+    cls = module_or_cls if isinstance(module_or_cls, type) else type(module_or_cls)
+    overrides = overridden_forward_methods(cls)
+    if overrides:
+        base = _registered_base(cls)
+        where = f'layer {name!r}: ' if name else ''
+        raise TypeError(
+            f'{where}{cls.__module__}.{cls.__qualname__} subclasses {base.__name__} but overrides '
+            f'{", ".join(overrides)}; quantizing it as {_REGISTRY[base].__name__} would drop that code and '
+            f'change its output. Register a quantized version with ptqat.quant.register_quant_module('
+            f'{cls.__name__}, QuantClass), or keep the layer float with QuantConfig.skip')
 
 
 for _f, _q in ((nn.Conv1d, QuantConv1d), (nn.Conv2d, QuantConv2d), (nn.ConvTranspose2d, QuantConvTranspose2d),
