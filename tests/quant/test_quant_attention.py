@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from ptqat.quant import (QuantConfig, QuantMultiheadAttention, calibrate, export_onnx, iter_quantizers,
+from ptqat.quant import (QuantConfig, QuantModule, QuantMultiheadAttention, calibrate, export_onnx, iter_quantizers,
                          quantize_model)
 from quant_toys import set_all_quantizers
 
@@ -172,3 +172,12 @@ def test_auto_sign_makes_the_softmax_input_unsigned():
     model = _quantized(matmuls=True, a_signed='auto')
     assert not model.attn.attn_matmul_quantizer.signed          # softmax weights are >= 0
     assert model.attn.q_matmul_quantizer.signed and model.attn.k_matmul_quantizer.signed
+
+
+def test_attention_matmul_request_without_attention_layer_is_an_error():
+    convs = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 1))
+    with pytest.raises(ValueError, match=r"quantize_attention_matmuls=True, but none of the 2 layer\(s\).*'0'"):
+        quantize_model(convs, QuantConfig(quantize_attention_matmuls=True))
+    assert not any(isinstance(m, QuantModule) for m in convs.modules())  # refused before converting anything
+    with pytest.raises(ValueError, match="e.g. 'embed'"):  # an override pointing at a non-attention layer
+        quantize_model(SelfAttention(), QuantConfig(overrides={r'^embed$': dict(quantize_attention_matmuls=True)}))

@@ -185,6 +185,18 @@ def _set_activation_sign(layer: QuantModule, a_signed: Union[bool, str]) -> None
             q.set_signed(a_signed)
 
 
+def _check_attention_matmul_request(config: QuantConfig, candidates: List[nn.Module], names: Dict[int, str]) -> None:
+    """Raise ValueError when ``quantize_attention_matmuls`` is asked for (globally or by an
+    override) but no layer it applies to has attention matmuls: never silently ignored."""
+    requested = [names[id(m)] for m in candidates
+                 if not config.is_skipped(names[id(m)]) and config.resolve(names[id(m)]).quantize_attention_matmuls]
+    if requested and not any(hasattr(get_quant_module_class(m), 'enable_attention_matmul_quantization')
+                             for m in candidates if names[id(m)] in requested):
+        raise ValueError(f'quantize_attention_matmuls=True, but none of the {len(requested)} layer(s) it applies to '
+                         f'(e.g. {requested[0]!r}) has attention matmuls (nn.MultiheadAttention); remove the '
+                         'setting or point its override at attention layers')
+
+
 def quantize_model(model: nn.Module, config: Union[QuantConfig, Mapping[str, Any], None] = None) -> List[str]:
     """Replace, in place, every quantizable layer of ``model`` by its quantized version.
 
@@ -237,6 +249,7 @@ def quantize_model(model: nn.Module, config: Union[QuantConfig, Mapping[str, Any
     for module in candidates:  # before anything is converted
         if not config.is_skipped(names[id(module)]):
             check_quantizable(module, names[id(module)])
+    _check_attention_matmul_request(config, candidates, names)
 
     # Where each module is referenced: (parent, attribute name), duplicates included.
     refs: Dict[int, List[Tuple[nn.Module, str]]] = {}
