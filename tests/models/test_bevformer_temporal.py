@@ -151,3 +151,14 @@ def test_test_cache_rejects_bad_input(model):
     del meta['frame_idx']
     with pytest.raises(KeyError, match='frame_idx'):
         _predict(model, meta, img)
+
+
+def test_test_cache_resets_when_a_scene_is_run_again(model):
+    """A second validation pass over the same scene starts again at frame 0."""
+    model.eval()
+    img = torch.randn(1, 6, 3, *HW)
+    model.reset_test_cache()
+    first = _predict(model, make_meta('a', 0, img_hw=HW), img)
+    _predict(model, make_meta('a', 1, img_hw=HW), img)
+    again = _predict(model, make_meta('a', 0, img_hw=HW), img)
+    torch.testing.assert_close(first.scores_3d, again.scores_3d)

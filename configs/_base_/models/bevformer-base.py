@@ -31,7 +31,7 @@ model = dict(
     video_test_mode=True,
     # caffe style: BGR, mean subtraction only (images are loaded BGR)
     data_preprocessor=dict(
-        type='BEVDetDataPreprocessor', mean=[103.530, 116.280, 123.675], std=[1.0, 1.0, 1.0],
+        type='BEVFormerDataPreprocessor', mean=[103.530, 116.280, 123.675], std=[1.0, 1.0, 1.0],
         bgr_to_rgb=False),
     img_backbone=dict(
         type='mmdet.ResNet',

@@ -54,7 +54,8 @@ class BEVFormer(MVXTwoStageDetector):
     (oldest frame first, the last is the current one). Each data sample's
     metainfo has ``lidar2img (N, 4, 4)``, ``img_shape``/``pad_shape`` (the
     padded input ``(H, W)``), ``can_bus`` (18, raw), ``scene_token`` and,
-    at test time in ``video_test_mode``, ``frame_idx`` (0 at a scene start);
+    at test time in ``video_test_mode``, ``frame_idx`` (0 at a scene start: the cache
+    resets, also when the same scene is run again by the next validation);
     with a queue, ``queue_metas``: the metas of the T-1 history frames,
     oldest first.
 
@@ -186,7 +187,7 @@ class BEVFormer(MVXTwoStageDetector):
         if frame is None:
             raise KeyError("BEVFormer video_test_mode needs 'frame_idx' in the metainfo to check "
                            'the scene order')
-        if scene != info['scene_token']:
+        if int(frame) == 0 or scene != info['scene_token']:  # a scene (re)starts
             if int(frame) != 0:
                 raise ValueError(f'BEVFormer video_test_mode: the test set is not in scene order: '
                                  f'scene {scene} starts at frame_idx {frame} (allowed: 0); use a '
