@@ -227,12 +227,19 @@ class BEVFormer(MVXTwoStageDetector):
         return self.add_pred_to_datasample(data_samples, results)
 
     def _forward(self, inputs: dict, data_samples: Optional[SampleList] = None, **kwargs):
-        """Raw head outputs of the current frame, no history (for tracing/quantization)."""
-        img = inputs['imgs']
-        if img.dim() == 6:
-            img = img[:, -1]
-        metas = can_bus_deltas_each(self._metas(data_samples))
-        return self.pts_bbox_head(self.extract_img_feat(img), metas, None)
+        """Raw head outputs (dict of tensors) of the current frame, for calibration and
+        tracing: with a queue ``(B, T, N, 3, H, W)`` the history BEV is computed first (as
+        in training, without gradient), so the temporal self-attention sees a real
+        previous BEV; single frames run without one."""
+        if inputs['imgs'].dim() == 6:
+            img, metas, hist_imgs, hist_metas = self.split_queue(inputs, data_samples)
+            prev_bev = None
+            if hist_imgs.shape[1] > 0 and metas[0]['prev_bev_exists']:
+                prev_bev = self.obtain_history_bev(hist_imgs, hist_metas)
+        else:
+            img, metas = inputs['imgs'], can_bus_deltas_each(self._metas(data_samples))
+            prev_bev = None
+        return self.pts_bbox_head(self.extract_img_feat(img), metas, prev_bev)
 
 
 def can_bus_deltas_each(metas: List[dict]) -> List[dict]:
