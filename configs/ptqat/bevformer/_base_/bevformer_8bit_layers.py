@@ -4,9 +4,12 @@
 # * every `sampling_offsets` Linear (TSA, SCA's MSDeformableAttention3D, the decoder's
 #   MultiScaleDeformableAttention): their outputs are sampling positions in feature-map
 #   pixels, so a weight error moves where the attention samples instead of scaling a
-#   feature. Measured on the committed BEVFormer-tiny-synth FP model: see the README's
-#   BEVFormer section (ptqat/bevformer: "sampling offsets at 4 vs 8 bits").
-# The BEV / query embeddings (nn.Embedding: 10.75 M parameters in the base model, 15.6 %) are
+#   feature. A design choice, not measured yet (no trained BEVFormer weights here: upstream
+#   initialises these weights to zero, so a random-init model cannot show the effect); to
+#   try 4 bits, drop the entry (they are 18 of 284 layers, 1.28 M of 69.0 M parameters in
+#   the base model).
+# The BEV / query embeddings and the learned BEV positional encoding (nn.Embedding: 10.75 M
+# parameters in the base model, 15.6 %) are
 # lookup tables, not matmuls: they stay float. Their consumers' inputs are quantized (the
 # first TSA value_proj / sampling_offsets / attention_weights Linears see the BEV queries
 # through their 8-bit input quantizers). They are not quantized layers, so PTQAT never
