@@ -162,3 +162,31 @@ def test_test_cache_resets_when_a_scene_is_run_again(model):
     _predict(model, make_meta('a', 1, img_hw=HW), img)
     again = _predict(model, make_meta('a', 0, img_hw=HW), img)
     torch.testing.assert_close(first.scores_3d, again.scores_3d)
+
+
+@pytest.mark.parametrize('both', [False, True])
+def test_shift_both_refs_option(both):
+    """BEVFormer v1.0 (released checkpoints) aliases shift_ref_2d and ref_2d, so the current
+    BEV's reference points are shifted too; master shifts only the previous BEV's."""
+    model, _ = build_bevformer()
+    enc = model.pts_bbox_head.transformer.encoder
+    enc.shift_both_refs = both
+    seen = {}
+
+    def grab(mod, args, kwargs):
+        seen['ref_2d'] = kwargs['ref_2d'].clone()
+
+    h = enc.layers[0].register_forward_pre_hook(grab, with_kwargs=True)
+    C, H, W = enc.embed_dims, 4, 5
+    shift = torch.tensor([[0.1, -0.2]])
+    with torch.no_grad():
+        enc(torch.randn(H * W, 1, C), torch.randn(6, 6, 1, C), torch.randn(6, 6, 1, C),
+            bev_h=H, bev_w=W, bev_pos=torch.randn(H * W, 1, C),
+            spatial_shapes=torch.tensor([[2, 3]]), level_start_index=torch.tensor([0]),
+            img_metas=[make_meta(img_hw=HW)], prev_bev=torch.randn(H * W, 1, C), shift=shift)
+    h.remove()
+    from ptqat.models.bevformer.encoder import reference_points_2d
+    ref = reference_points_2d(H, W, 1)
+    prev_ref, cur_ref = seen['ref_2d'][0], seen['ref_2d'][1]
+    torch.testing.assert_close(prev_ref, ref[0] + shift[0])
+    torch.testing.assert_close(cur_ref, ref[0] + shift[0] if both else ref[0])
