@@ -39,7 +39,8 @@ model = dict(use_grid_mask=False)
 
 lr = 2e-3
 max_epochs = 12
-optim_wrapper = dict(optimizer=dict(lr=lr), paramwise_cfg=dict(custom_keys={}),
+optim_wrapper = dict(optimizer=dict(lr=lr),  # from scratch: no backbone lr_mult
+                     paramwise_cfg=dict(_delete_=True, custom_keys={}),
                      clip_grad=dict(max_norm=35, norm_type=2))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1.0 / 3, by_epoch=False, begin=0, end=50),
