@@ -11,7 +11,8 @@
 # `python tools/train.py configs/<model>/<model>-tiny_synth.py` on exactly this data set.
 #
 # Environment:
-#   PTQAT_MODEL        bevdet (default) or bevdepth4d
+#   PTQAT_MODEL        bevdet (default), bevdepth4d or bevformer (no committed BEVFormer FP
+#                      checkpoint yet: with bevformer, PTQAT_TRAIN_FP=1 or PTQAT_FP_CKPT is required)
 #   PTQAT_SEED         seed of the calibration batches and the fine-tuning (default 0, as the configs)
 #   PTQAT_TRAIN_FP=1   train the FP model here instead (adds 15-25 min)
 #   PTQAT_FP_CKPT      use this FP checkpoint instead
@@ -23,7 +24,8 @@ case "$MODEL" in
   bevdet) WORK=${1:-$ROOT/work_dirs/quickstart}; NAME=BEVDet-tiny; EXTRA=() ;;
   bevdepth4d) WORK=${1:-$ROOT/work_dirs/quickstart_bevdepth4d}; NAME=BEVDepth4D-tiny
               EXTRA=(ptqat-rel) ;;  # + PTQAT ranked by the relative discrepancy
-  *) echo "PTQAT_MODEL=$MODEL is not supported; use bevdet or bevdepth4d" >&2; exit 2 ;;
+  bevformer) WORK=${1:-$ROOT/work_dirs/quickstart_bevformer}; NAME=BEVFormer-tiny; EXTRA=() ;;
+  *) echo "PTQAT_MODEL=$MODEL is not supported; use bevdet, bevdepth4d or bevformer" >&2; exit 2 ;;
 esac
 DATA=${PTQAT_DATA:-$ROOT/data/nuscenes_synth}
 # The data set the tiny configs are tuned for (see configs/bevdet/bevdet-tiny_synth.py).
@@ -31,6 +33,10 @@ DATA_FLAGS=${PTQAT_DATA_FLAGS:-"--version v1.0-trainval --train-scenes 24 --val-
 VERSION=$(sed -n 's/.*--version \(v1\.0-[a-z]*\).*/\1/p' <<< "$DATA_FLAGS")
 FP_CFG=configs/$MODEL/$MODEL-tiny_synth.py
 Q_CFG=configs/ptqat/$MODEL/$MODEL-tiny_%s-w4a8_synth.py
+if [[ "${PTQAT_TRAIN_FP:-0}" != 1 && ! -f "${PTQAT_FP_CKPT:-$ROOT/checkpoints/$MODEL-tiny_synth_fp16.pth}" ]]; then
+  echo "FP checkpoint ${PTQAT_FP_CKPT:-checkpoints/$MODEL-tiny_synth_fp16.pth} not found; set PTQAT_TRAIN_FP=1 (train it here) or PTQAT_FP_CKPT" >&2
+  exit 2
+fi
 
 bash "$ROOT/tools/setup_env.sh"
 PY="$ROOT/.venv/bin/python"

@@ -4,6 +4,7 @@ Configs say ``custom_imports = dict(imports=['ptqat.plugin'], allow_failed_impor
 ``import ptqat`` itself stays light so that ``ptqat.quant`` works without OpenMMLab.
 """
 import ptqat.checkpoint_compat  # noqa: F401
+import ptqat.datasets.bevformer_nuscenes  # noqa: F401
 import ptqat.datasets.sequential_nuscenes  # noqa: F401
 import ptqat.datasets.transforms  # noqa: F401
 import ptqat.engine  # noqa: F401

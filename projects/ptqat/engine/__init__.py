@@ -6,6 +6,7 @@
 * :mod:`.pipeline` / :mod:`.report`: the DDP-aware steps and the JSON/CSV/PNG reports,
   shared with ``tools/analyze_discrepancy.py``.
 """
+from . import quant_layers_mmcv  # noqa: F401  (registers the quantized mmcv layers)
 from .model_builder import PTQATModel, get_quant_config
 from .pipeline import (AnalysisResult, PTQATSettings, calibrate_model, effective_threshold, is_calibrated,
                        limit_batches, make_forward_fn, run_analysis, unwrap_model)

@@ -18,3 +18,6 @@ __all__ = [
     'PrepareImageInputs', 'BEVDET_CAMS', 'project_to_depth_map',
     'CAMERA_INPUT_KEYS', 'bda_matrix', 'img_aug_matrix', 'lidar2keyego_matrix'
 ]
+from .bevformer_inputs import LoadBEVFormerImages, lidar2img_matrix  # noqa: E402
+
+__all__ += ['LoadBEVFormerImages', 'lidar2img_matrix']

@@ -1,0 +1,3 @@
+# bevformer-tiny PTQAT, W8A8: 8-bit weights and activations.
+_base_ = ['./bevformer-tiny_ptqat-w4a8_synth.py']
+model = dict(quantization=dict(w_bits=8))

@@ -1,0 +1,3 @@
+# bevformer-tiny W4A8, full QAT: fine-tune every quantized layer and every other parameter.
+_base_ = ['./_base_/bevformer-tiny_quant_synth.py', '../_base_/qat.py']
+custom_hooks = [dict(_base_.ptqat_hook, calib_batches=_base_.calib_batches), _base_.resource_hook]
