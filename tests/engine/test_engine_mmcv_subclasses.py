@@ -30,3 +30,23 @@ def test_detectors_have_no_overriding_subclass(config):
     offending = {type(m).__name__ for m in model.modules() if overridden_forward_methods(type(m))}
     assert not offending
     assert len(quantize_model(model, QuantConfig())) > 10
+
+
+@pytest.mark.parametrize('make', [lambda w: w.Linear(6, 5), lambda w: w.Conv2d(3, 4, 3, padding=1),
+                                  lambda w: w.ConvTranspose2d(3, 4, 2, stride=2)])
+def test_mmcv_empty_tensor_wrappers_quantize_exactly(make):
+    """mmcv's wrappers (mmcv FFN's Linear, ...) only add an empty-input path for torch <= 1.5:
+    they are registered with the generic quantized layers, whose output equals theirs."""
+    import torch
+    from mmcv.cnn.bricks import wrappers
+
+    import ptqat.engine  # noqa: F401  (registers the mmcv layers)
+    from ptqat.quant import iter_quantizers
+    torch.manual_seed(0)
+    model = nn.Sequential(make(wrappers))
+    x = torch.randn(2, 6) if isinstance(model[0], nn.Linear) else torch.randn(2, 3, 8, 8)
+    ref = model(x)
+    assert quantize_model(model, QuantConfig()) == ['0']
+    for _, q in iter_quantizers(model):
+        q.enabled = False
+    assert torch.equal(model(x), ref)
