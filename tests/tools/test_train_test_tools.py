@@ -53,6 +53,26 @@ def test_train_then_test(config, tmp_path):
     assert (work / 'epoch_3.pth').is_file()
 
 
+def test_quantized_checkpoint_under_float_config(config, tmp_path):
+    """tools/test.py adds the checkpoint check to a float config: a checkpoint with quantizer
+    state is refused, naming the file, unless --accept-quantization-mismatch."""
+    from ptqat.engine import CheckpointMismatchError
+    work = tmp_path / 'work'
+    load_tool('train').main([config, '--work-dir', str(work), '--cfg-options', 'train_cfg.max_epochs=1'])
+    sd = torch.load(work / 'epoch_1.pth', weights_only=False)['state_dict']
+    quantized = str(tmp_path / 'quantized.pth')
+    torch.save(dict(state_dict=dict(sd, **{'head.weight_quantizer.step_size': torch.ones(1),
+                                           'head.weight_quantizer.initialized': torch.tensor(True)})), quantized)
+    with pytest.raises(CheckpointMismatchError, match=f"checkpoint {quantized} is a quantized .* but this config's"):
+        load_tool('test').main([config, quantized, '--work-dir', str(tmp_path / 't1')])
+    metrics = load_tool('test').main([config, quantized, '--work-dir', str(tmp_path / 't2'),
+                                      '--accept-quantization-mismatch'])
+    assert set(metrics) == {'mae'}
+    train = load_tool('train')
+    cfg = train.load_config(train.parse_args([config, '--allow-partial-checkpoint']))
+    assert cfg.checkpoint_check == dict(allow_partial=True)
+
+
 def test_bad_arguments(config, tmp_path):
     with pytest.raises(SystemExit, match="config file 'nope.py' not found"):
         load_tool('train').main(['nope.py'])
