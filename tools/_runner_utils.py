@@ -3,6 +3,8 @@ import argparse
 import logging
 import os
 import os.path as osp
+from contextlib import contextmanager
+from typing import Iterator
 
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
@@ -87,3 +89,29 @@ def build_runner(cfg: Config):
     if not any(isinstance(h, (PTQATHook, CheckpointCheckHook)) for h in runner.hooks):
         runner.register_hook(CheckpointCheckHook())
     return runner
+
+
+@contextmanager
+def distributed_session() -> Iterator[None]:
+    """End a distributed run cleanly: wrap everything after :func:`load_config`.
+
+    Without it the tools left the process group to the interpreter's exit. Gloo's C++ worker
+    threads then still exist while Python is being finalised, and destroying them (or the
+    tensors of their last work items) at that point calls ``std::terminate``: rank 1 sometimes
+    died with SIGABRT, "terminate called without an active exception", after the run had
+    finished (more often on a loaded machine, when that rank reached exit first). Here every
+    rank waits for the others at a barrier once the run succeeded, then destroys the process
+    group while the interpreter is fully alive. After an error the barrier is skipped (the
+    other ranks may never reach it) and the group is still destroyed. No-op without
+    torch.distributed.
+    """
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        import torch.distributed as dist
+        if dist.is_available() and dist.is_initialized():
+            if ok:
+                dist.barrier()
+            dist.destroy_process_group()
