@@ -118,7 +118,7 @@ def test_history_buffer_getattr_allows_only_statistics():
 @pytest.mark.parametrize('content, match', [
     (b'', r'is an empty file \(0 bytes\)'),
     (b'epoch 24, NDS 0.19\n', r"a text file, not a PyTorch checkpoint \(it starts with 'epoch 24"),
-    (b'PK\x03\x04garbage', r'a zip file that is not a complete PyTorch checkpoint'),
+    (b'PK\x03\x04garbage', r'a zip archive that torch.load cannot read'),
     (b'\x80\x02\xff\xfe\x00', r'a binary file that is not a PyTorch checkpoint'),
 ])
 def test_unreadable_file_is_named(tmp_path, content, match):

@@ -105,7 +105,7 @@ def _describe_bad_file(filename: str) -> str:
     with open(filename, 'rb') as f:
         head = f.read(64)
     if head.startswith(b'PK'):
-        return 'a zip file that is not a complete PyTorch checkpoint (truncated or another program\'s archive?)'
+        return 'a zip archive that torch.load cannot read (a truncated or corrupted checkpoint?)'
     try:
         text = head.decode('utf-8')
     except UnicodeDecodeError:
