@@ -1,5 +1,8 @@
-"""mmengine checkpoints load under torch >= 2.6, and untrusted pickles are still refused."""
+"""mmengine checkpoints load under torch >= 2.6 (weights-only, with exactly mmengine's globals);
+untrusted pickles are refused and unreadable files are named."""
 import os
+import pickle
+import re
 
 import pytest
 import torch
@@ -8,7 +11,7 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import load_checkpoint
 
-import ptqat.checkpoint_compat  # noqa: F401  (registers the loader)
+from ptqat.checkpoint_compat import CheckpointError, history_buffer_getattr  # registers the loader
 
 
 class _Toy(BaseModel):
@@ -61,6 +64,73 @@ class _Payload:
 def test_untrusted_pickle_is_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     torch.save({'state_dict': _Toy().state_dict(), 'meta': _Payload()}, 'evil.pth')
-    with pytest.raises(RuntimeError, match=r"refusing to unpickle .*\['posix.system'\]"):
+    with pytest.raises(CheckpointError, match=r"refusing to load checkpoint evil.pth: .*posix.system"):
         load_checkpoint(_Toy(), 'evil.pth')
     assert not (tmp_path / 'PWNED_BY_CHECKPOINT').exists()
+
+
+class _Call:
+    """A pickled call ``func(*args)`` (``__reduce__``); callable so that it can be a func itself."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __call__(self, *args):  # pragma: no cover - only pickle looks at it
+        raise AssertionError
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def _getattr_exploit(marker: str):
+    """``os.system('touch marker')`` reached from a pickle whose only globals are
+    ``builtins.getattr`` and ``HistoryBuffer`` (both on the old allowlist): getattr to a
+    function's ``__globals__``, then ``__builtins__['__import__']('os').system``."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    init = _Call(getattr, HistoryBuffer, '__init__')
+    glob = _Call(getattr, init, '__globals__')
+    builtins_dict = _Call(_Call(getattr, glob, 'get'), '__builtins__')
+    importer = _Call(_Call(getattr, builtins_dict, 'get'), '__import__')
+    system = _Call(getattr, _Call(importer, 'os'), 'system')
+    return _Call(system, f'touch {marker}')
+
+
+def test_getattr_exploit_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    torch.save({'state_dict': _Toy().state_dict(), 'meta': _getattr_exploit('PWNED_BY_GETATTR')}, 'evil.pth')
+    assert set(torch.serialization.get_unsafe_globals_in_checkpoint('evil.pth')) == {
+        'builtins.getattr', 'mmengine.logging.history_buffer.HistoryBuffer'}
+    with pytest.raises(CheckpointError, match=r"refusing to load checkpoint evil.pth: .*"
+                                              r"refusing getattr\(HistoryBuffer, '__init__'\)"):
+        load_checkpoint(_Toy(), 'evil.pth')
+    assert not (tmp_path / 'PWNED_BY_GETATTR').exists()
+
+
+def test_history_buffer_getattr_allows_only_statistics():
+    from mmengine.logging.history_buffer import HistoryBuffer
+    assert history_buffer_getattr(HistoryBuffer, 'mean') is HistoryBuffer.mean
+    for obj, name in ((HistoryBuffer, '__init__'), (HistoryBuffer, '__class__'), (os, 'system'),
+                      (HistoryBuffer.mean, '__globals__')):
+        with pytest.raises(pickle.UnpicklingError, match='refusing getattr'):
+            history_buffer_getattr(obj, name)
+
+
+@pytest.mark.parametrize('content, match', [
+    (b'', r'is an empty file \(0 bytes\)'),
+    (b'epoch 24, NDS 0.19\n', r"a text file, not a PyTorch checkpoint \(it starts with 'epoch 24"),
+    (b'PK\x03\x04garbage', r'a zip archive that torch.load cannot read'),
+    (b'\x80\x02\xff\xfe\x00', r'a binary file that is not a PyTorch checkpoint'),
+])
+def test_unreadable_file_is_named(tmp_path, content, match):
+    path = tmp_path / 'bad.pth'
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=rf'checkpoint {re.escape(str(path))}\b.*{match}'):
+        load_checkpoint(_Toy(), str(path))
+
+
+@pytest.mark.parametrize('obj, kind', [([1, 2], 'list'), (torch.zeros(2), 'Tensor')])
+def test_non_dict_checkpoint_is_named(tmp_path, obj, kind):
+    path = tmp_path / 'list.pth'
+    torch.save(obj, path)
+    with pytest.raises(CheckpointError, match=rf'checkpoint {re.escape(str(path))} holds a {kind}, not a dict'):
+        load_checkpoint(_Toy(), str(path))

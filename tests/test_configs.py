@@ -81,3 +81,47 @@ def test_bevdepth4d_r50_ptqat_config_builds():
     assert 'img_view_transformer.depth_net.depth_conv.3.aspp2.atrous_conv' in names
     assert 'pre_process_net.layers.0.0.conv1' in names
     assert sum(m.weight_quantizer.bits == 8 for m in layers.values()) == 7
+
+
+def _step_size_after_one_step(cfg, model):
+    """One AdamW step through the config's real OptimWrapper with zero gradients on every step
+    size and non-zero ones elsewhere: returns ({name: (before, after)}, the optim wrapper)."""
+    import torch
+    from mmengine.optim import build_optim_wrapper
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    named = dict(model.named_parameters())
+    for name, p in named.items():
+        p.grad = torch.zeros_like(p) if name.endswith('step_size') else torch.full_like(p, 1e-3)
+    before = {n: p.detach().clone() for n, p in named.items() if n.endswith('step_size')}
+    wrapper.step()
+    return {n: (before[n], named[n].detach()) for n in before}, wrapper
+
+
+@pytest.mark.parametrize('config', ['bevdet/bevdet-tiny_ptqat-w4a8_synth.py',
+                                    'bevdepth4d/bevdepth4d-tiny_qat-w4a8_synth.py'])
+def test_weight_decay_never_changes_a_step_size(config):
+    """Every LSQ step size is in its own parameter group without weight decay (AdamW wd 1e-2 in
+    these configs): with a zero gradient it stays exactly where it was, while the weights move."""
+    import torch
+    import ptqat.plugin  # noqa: F401
+    from mmdet3d.registry import MODELS
+    init_default_scope('mmdet3d')
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'ptqat', config))
+    model = MODELS.build(cfg.model)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n.endswith('step_size'):
+                p.fill_(0.05)
+    assert cfg.optim_wrapper.optimizer.weight_decay > 0
+    steps, wrapper = _step_size_after_one_step(cfg, model)
+    assert len(steps) > 80
+    for name, (before, after) in steps.items():
+        assert torch.equal(before, after), name
+    groups = wrapper.optimizer.param_groups
+    step_ids = {id(p) for n, p in model.named_parameters() if n.endswith('step_size')}
+    step_groups = [g for g in groups if any(id(p) in step_ids for p in g['params'])]
+    assert len(step_groups) == len(steps)  # one group each, nothing else in it
+    assert all(len(g['params']) == 1 and g['weight_decay'] == 0 and g['lr'] == cfg.optim_wrapper.optimizer.lr
+               for g in step_groups)
+    weight = dict(model.named_parameters())['img_backbone.conv1.weight']
+    assert any(id(weight) == id(p) and g['weight_decay'] > 0 for g in groups for p in g['params'])

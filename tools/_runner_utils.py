@@ -3,6 +3,8 @@ import argparse
 import logging
 import os
 import os.path as osp
+from contextlib import contextmanager
+from typing import Iterator
 
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
@@ -19,6 +21,12 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
                         default='none', help='job launcher')
     # torch.distributed.run passes --local-rank (torch >= 2.0) / older launchers --local_rank
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--allow-partial-checkpoint', action='store_true',
+                        help='load a checkpoint that lacks some float weights of the model or has other shapes '
+                             '(checkpoint_check.allow_partial; default: refuse, naming the keys)')
+    parser.add_argument('--accept-quantization-mismatch', action='store_true',
+                        help="load only the float weights of a checkpoint whose quantization settings differ "
+                             "from the config's (checkpoint_check.accept_quantization_mismatch; default: refuse)")
 
 
 def load_config(args) -> Config:
@@ -31,6 +39,10 @@ def load_config(args) -> Config:
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    for flag, key in (('allow_partial_checkpoint', 'allow_partial'),
+                      ('accept_quantization_mismatch', 'accept_quantization_mismatch')):
+        if getattr(args, flag, False):
+            cfg.checkpoint_check = dict(cfg.get('checkpoint_check') or {}, **{key: True})
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
@@ -67,6 +79,39 @@ def _init_cpu_process_group(backend: str) -> None:
 
 
 def build_runner(cfg: Config):
+    """The Runner of ``cfg``; without a PTQATHook (which checks checkpoints itself) a
+    ``CheckpointCheckHook`` is registered, so that a quantized checkpoint is not silently
+    evaluated as a float one (see ptqat.engine.checkpoint_check)."""
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
-    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    from ptqat.engine import CheckpointCheckHook, PTQATHook
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    if not any(isinstance(h, (PTQATHook, CheckpointCheckHook)) for h in runner.hooks):
+        runner.register_hook(CheckpointCheckHook())
+    return runner
+
+
+@contextmanager
+def distributed_session() -> Iterator[None]:
+    """End a distributed run cleanly: wrap everything after :func:`load_config`.
+
+    Without it the tools left the process group to the interpreter's exit. Gloo's C++ worker
+    threads then still exist while Python is being finalised, and destroying them (or the
+    tensors of their last work items) at that point calls ``std::terminate``: rank 1 sometimes
+    died with SIGABRT, "terminate called without an active exception", after the run had
+    finished (more often on a loaded machine, when that rank reached exit first). Here every
+    rank waits for the others at a barrier once the run succeeded, then destroys the process
+    group while the interpreter is fully alive. After an error the barrier is skipped (the
+    other ranks may never reach it) and the group is still destroyed. No-op without
+    torch.distributed.
+    """
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        import torch.distributed as dist
+        if dist.is_available() and dist.is_initialized():
+            if ok:
+                dist.barrier()
+            dist.destroy_process_group()

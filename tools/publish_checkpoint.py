@@ -35,6 +35,8 @@ def main(argv=None) -> str:
                          f'{sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__})')
     meta = dict(config=args.config, epoch=ckpt.get('meta', {}).get('epoch'),
                 note=(args.note + '; ' if args.note else '') + 'float tensors stored as float16')
+    if 'ptqat' in ckpt.get('meta', {}):  # the quantization settings, checked when the file is loaded
+        meta['ptqat'] = ckpt['meta']['ptqat']
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     torch.save(dict(meta=meta, state_dict=slim_state_dict(ckpt['state_dict'])), args.out)
     print(f'wrote {args.out} ({osp.getsize(args.out) / 2 ** 20:.1f} MiB)')

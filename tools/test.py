@@ -8,7 +8,7 @@ before testing; a PTQAT/QAT checkpoint already holds its step sizes.
 import argparse
 import os
 
-from _runner_utils import add_common_args, build_runner, load_config
+from _runner_utils import add_common_args, build_runner, distributed_session, load_config
 
 
 def parse_args(argv=None):
@@ -24,15 +24,16 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
-    metrics = build_runner(cfg).test()
-    if args.out:
-        import json
-        import os.path as osp
-        from mmengine.dist import is_main_process
-        if is_main_process():
-            os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-            with open(args.out, 'w') as f:
-                json.dump({k: float(v) for k, v in metrics.items()}, f, indent=1)
+    with distributed_session():
+        metrics = build_runner(cfg).test()
+        if args.out:
+            import json
+            import os.path as osp
+            from mmengine.dist import is_main_process
+            if is_main_process():
+                os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+                with open(args.out, 'w') as f:
+                    json.dump({k: float(v) for k, v in metrics.items()}, f, indent=1)
     return metrics
 
 

@@ -5,7 +5,7 @@
 """
 import argparse
 
-from _runner_utils import add_common_args, build_runner, load_config
+from _runner_utils import add_common_args, build_runner, distributed_session, load_config
 
 
 def parse_args(argv=None):
@@ -35,7 +35,8 @@ def main(argv=None):
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
-    build_runner(cfg).train()
+    with distributed_session():
+        build_runner(cfg).train()
 
 
 if __name__ == '__main__':

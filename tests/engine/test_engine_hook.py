@@ -11,6 +11,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.runner import Runner
 
 from mmdet3d.registry import HOOKS
+from ptqat.checkpoint_compat import load_local_checkpoint
 from ptqat.engine import CALIBRATED_CKPT, PTQATHook
 from ptqat.quant import iter_quantizers, trainable_layers
 from ptqat_toys import TOY_LAYERS, PTQATToyDataset, read_log, toy_cfg
@@ -173,13 +174,58 @@ def test_strategy_none_trains_nothing(tmp_path, fp_ckpt):
                         hook=dict(strategy='small', ratio=0.5), max_iters=2)
     ptqat.train()
     log = read_log(tmp_path / 'ptqat')
-    assert n_calibrations(log) == 0 and 'a PTQ checkpoint' in log and ptqat.iter == 2
+    assert n_calibrations(log) == 0 and "selected by the config (strategy='small')" in log and ptqat.iter == 2
     selected = trainable_layers(ptqat.model)
     assert len(selected) == 3
     after = state(ptqat.model)
     for layer in TOY_LAYERS:
         step = f'{layer}.weight_quantizer.step_size'
         assert torch.equal(ptq[step], after[step]) == (layer not in selected), layer
+
+
+def _stored_selection(path):
+    sd = load_local_checkpoint(path)['state_dict']
+    return sorted(k[:-len('.ptqat_trainable')] for k, v in sd.items() if k.endswith('ptqat_trainable') and bool(v))
+
+
+def test_calibrated_checkpoint_holds_no_selection(ptqat_run):
+    """ptq_calibrated.pth is the PTQ state: its step sizes, but no layer selected."""
+    assert trainable_layers(ptqat_run['runner'].model)  # the run itself did select layers
+    assert _stored_selection(osp.join(ptqat_run['work'], CALIBRATED_CKPT)) == []
+    assert len(_stored_selection(osp.join(ptqat_run['work'], 'iter_4.pth'))) == 3
+
+
+@pytest.mark.parametrize('hook, expected', [
+    (dict(strategy='none'), []),                                      # PTQ: nothing trains
+    (dict(strategy='all', train_unquantized=True), TOY_LAYERS),       # QAT: every layer
+    (dict(strategy='large', ratio=0.5), 'large'),                     # another PTQAT selection
+])
+def test_config_decides_what_trains_from_a_ptqat_checkpoint(ptqat_run, tmp_path, hook, expected):
+    """load_from a PTQAT checkpoint (3 layers selected by 'small'): the loading config selects."""
+    ckpt = osp.join(ptqat_run['work'], 'iter_4.pth')
+    stored = trainable_layers(ptqat_run['runner'].model)
+    runner = make_runner(tmp_path, load_from=ckpt, hook=hook, max_iters=1)
+    runner.train()
+    log = read_log(tmp_path)
+    assert n_calibrations(log) == 0
+    if expected == 'large':
+        doc = json.load(open(osp.join(tmp_path, 'discrepancy.json')))
+        dis = {r['name']: r['dis'] for r in doc['layers']}
+        expected = [n for n in TOY_LAYERS if n in sorted(dis, key=dis.get)[3:]]
+    assert trainable_layers(runner.model) == expected
+    trainable = {n for n, p in runner.model.named_parameters() if p.requires_grad}
+    for layer in TOY_LAYERS:
+        assert (f'{layer}.weight' in trainable) == (layer in expected), layer
+    assert ('stores a selection of 3 layer(s)' in log) == (expected != stored)
+    assert runner.iter == (0 if expected == [] else 1)
+
+
+def test_reuse_selection_keeps_the_stored_one(ptqat_run, tmp_path):
+    ckpt = osp.join(ptqat_run['work'], 'iter_4.pth')
+    runner = make_runner(tmp_path, load_from=ckpt, hook=dict(strategy='all', reuse_selection=True), max_iters=1)
+    runner.train()
+    assert trainable_layers(runner.model) == trainable_layers(ptqat_run['runner'].model)
+    assert 'reuse_selection=True: re-applied its stored selection of 3 layer(s)' in read_log(tmp_path)
 
 
 def test_strategy_all_is_full_qat(tmp_path, fp_ckpt):
@@ -249,6 +295,7 @@ def test_hook_needs_a_quantized_model(tmp_path, fp_ckpt):
     (dict(strategy='random', threshold=0.1), r"strategy 'random' takes a ratio, not a threshold"),
     (dict(forward_mode='loss'), r"unknown forward_mode 'loss'; allowed: tensor, predict"),
     (dict(freeze_bn_stats='yes'), r"freeze_bn_stats must be True or False, got 'yes'"),
+    (dict(reuse_selection=1), r'reuse_selection must be True or False, got 1'),
     (dict(out_prefix='a/b'), r'out_prefix must be a plain file name prefix'),
 ])
 def test_bad_hook_arguments(kwargs, match):

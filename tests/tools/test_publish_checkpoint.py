@@ -8,11 +8,13 @@ def test_publish_roundtrip(tmp_path):
     tool = load_tool('publish_checkpoint')
     sd = {'conv.weight': torch.randn(4, 3, 3, 3), 'bn.num_batches_tracked': torch.tensor(7)}
     src = tmp_path / 'epoch_3.pth'
-    torch.save(dict(meta=dict(epoch=3), state_dict=sd, optimizer=dict(state={})), src)
+    record = dict(layers={'conv': 'W4A8'}, quantization=dict(w_bits=4, a_bits=8))
+    torch.save(dict(meta=dict(epoch=3, ptqat=record), state_dict=sd, optimizer=dict(state={})), src)
     out = tool.main([str(src), str(tmp_path / 'slim.pth'), '--config', 'c.py', '--note', 'n'])
     slim = torch.load(out, weights_only=True)
     assert set(slim) == {'meta', 'state_dict'} and slim['meta']['epoch'] == 3
     assert slim['meta']['config'] == 'c.py' and slim['meta']['note'].startswith('n; ')
+    assert slim['meta']['ptqat'] == record  # the quantization settings survive publishing
     w = slim['state_dict']['conv.weight']
     assert w.dtype == torch.float16
     torch.testing.assert_close(w.float(), sd['conv.weight'], atol=2e-3, rtol=1e-3)

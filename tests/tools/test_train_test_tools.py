@@ -1,4 +1,6 @@
-"""tools/train.py, tools/test.py and tools/dist_train.sh on a toy config (real mmengine Runner)."""
+"""tools/train.py, tools/test.py, tools/dist_train.sh and tools/dist_test.sh on a toy config (real mmengine
+Runner)."""
+import json
 import os
 import os.path as osp
 import socket
@@ -53,6 +55,26 @@ def test_train_then_test(config, tmp_path):
     assert (work / 'epoch_3.pth').is_file()
 
 
+def test_quantized_checkpoint_under_float_config(config, tmp_path):
+    """tools/test.py adds the checkpoint check to a float config: a checkpoint with quantizer
+    state is refused, naming the file, unless --accept-quantization-mismatch."""
+    from ptqat.engine import CheckpointMismatchError
+    work = tmp_path / 'work'
+    load_tool('train').main([config, '--work-dir', str(work), '--cfg-options', 'train_cfg.max_epochs=1'])
+    sd = torch.load(work / 'epoch_1.pth', weights_only=False)['state_dict']
+    quantized = str(tmp_path / 'quantized.pth')
+    torch.save(dict(state_dict=dict(sd, **{'head.weight_quantizer.step_size': torch.ones(1),
+                                           'head.weight_quantizer.initialized': torch.tensor(True)})), quantized)
+    with pytest.raises(CheckpointMismatchError, match=f"checkpoint {quantized} is a quantized .* but this config's"):
+        load_tool('test').main([config, quantized, '--work-dir', str(tmp_path / 't1')])
+    metrics = load_tool('test').main([config, quantized, '--work-dir', str(tmp_path / 't2'),
+                                      '--accept-quantization-mismatch'])
+    assert set(metrics) == {'mae'}
+    train = load_tool('train')
+    cfg = train.load_config(train.parse_args([config, '--allow-partial-checkpoint']))
+    assert cfg.checkpoint_check == dict(allow_partial=True)
+
+
 def test_bad_arguments(config, tmp_path):
     with pytest.raises(SystemExit, match="config file 'nope.py' not found"):
         load_tool('train').main(['nope.py'])
@@ -66,16 +88,67 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _dist_run(script, *args):
+    """``bash tools/<script> ARGS`` (2 processes, gloo on a CPU torch) on a free port."""
+    env = dict(os.environ, PORT=str(_free_port()), OMP_NUM_THREADS='1', PYTHON=sys.executable,
+               PYTHONPATH=os.pathsep.join([HERE, os.environ.get('PYTHONPATH', '')]))
+    return subprocess.run(['bash', osp.join(ROOT, 'tools', script), *map(str, args)],
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU/gloo path')
 def test_dist_train_gloo_two_processes(config, tmp_path):
     work = tmp_path / 'dist'
-    env = dict(os.environ, PORT=str(_free_port()), OMP_NUM_THREADS='1', PYTHON=sys.executable,
-               PYTHONPATH=os.pathsep.join([HERE, os.environ.get('PYTHONPATH', '')]))
-    proc = subprocess.run(['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), config, '2',
-                           '--work-dir', str(work), '--cfg-options', 'train_cfg.max_epochs=1'],
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = _dist_run('dist_train.sh', config, '2', '--work-dir', work, '--cfg-options', 'train_cfg.max_epochs=1')
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (work / 'epoch_1.pth').is_file()
     log = next(work.rglob('*.log')).read_text()
     assert 'Distributed launcher: pytorch' in log and 'Distributed training: True' in log
     assert 'distributed backend set to gloo' in proc.stdout + proc.stderr
+    assert 'terminate called' not in proc.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU/gloo path')
+@pytest.mark.parametrize('tool', ['train', 'test'])
+def test_tools_destroy_the_process_group(config, tmp_path, monkeypatch, tool):
+    """A process group left to the interpreter's exit aborts ("terminate called without an active
+    exception", gloo threads at finalisation): the tools end it themselves (world size 1 here)."""
+    import torch.distributed as dist
+    for k, v in dict(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
+                     MASTER_PORT=str(_free_port())).items():
+        monkeypatch.setenv(k, v)
+    from toy_plugin import ToolsToyModel
+    ckpt = tmp_path / 'toy.pth'
+    torch.save(dict(meta=dict(), state_dict=ToolsToyModel().state_dict()), ckpt)
+    args = [config, '--launcher', 'pytorch', '--work-dir', str(tmp_path / 'w')]
+    args = args + ['--cfg-options', 'train_cfg.max_epochs=1'] if tool == 'train' else args[:1] + [str(ckpt)] + args[1:]
+    try:
+        load_tool(tool).main(args)
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU/gloo path')
+def test_dist_test_gloo_two_processes_matches_test_py(config, tmp_path):
+    """tools/dist_test.sh on 2 processes gives tools/test.py's metric (each rank evaluates half
+    of the 16 samples; the results are gathered before the metric)."""
+    from toy_plugin import ToolsToyModel
+    torch.manual_seed(0)
+    ckpt = tmp_path / 'toy.pth'
+    torch.save(dict(meta=dict(), state_dict=ToolsToyModel().state_dict()), ckpt)
+    single = load_tool('test').main([config, str(ckpt), '--work-dir', str(tmp_path / 'single')])
+    out = tmp_path / 'dist_metrics.json'
+    proc = _dist_run('dist_test.sh', config, ckpt, '2', '--work-dir', tmp_path / 'dist', '--out', out)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert 'terminate called' not in proc.stderr
+    dist = json.loads(out.read_text())
+    assert set(dist) == {'mae'} and dist['mae'] == pytest.approx(single['mae'], rel=1e-6)
+    log = next((tmp_path / 'dist').rglob('*.log')).read_text()
+    assert 'Distributed launcher: pytorch' in log and 'Distributed training: True' in log
+    # the whole data set was evaluated: half of it gives another number
+    half = load_tool('test').main([config, str(ckpt), '--work-dir', str(tmp_path / 'half'),
+                                   '--cfg-options', 'test_dataloader.dataset.n=8'])
+    assert half['mae'] != pytest.approx(single['mae'], rel=1e-3)

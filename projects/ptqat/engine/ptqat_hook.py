@@ -14,12 +14,19 @@ Life cycle (mmengine builds the optimizer, then loads ``load_from``/resumes, the
   calibrate on ``calib_batches`` batches (PTQ), measure ``Dis(X_Q, X)`` per quantized layer
   on the same number of batches, select the layers (``strategy``/``ratio``/``threshold``),
   freeze everything else, log a summary, write ``<out_prefix>.json/.csv/.png`` into the work
-  dir and (``save_calibrated``) the PTQ state as ``ptq_calibrated.pth``. If the quantizers
-  are initialised (resuming, or ``load_from`` a PTQAT checkpoint): no recalibration, the
-  saved selection (``ptqat_trainable`` buffers) is re-applied; a calibrated checkpoint that
-  selects nothing (a PTQ checkpoint, e.g. ``ptq_calibrated.pth`` of a PTQ run) keeps its step
-  sizes and is ranked/selected now. If nothing is left to train (``strategy='none'``, i.e.
-  PTQ) the train loop is stopped before its first iteration.
+  dir and (``save_calibrated``) the PTQ state, with no selection, as ``ptq_calibrated.pth``.
+  If the quantizers are initialised (``load_from`` a PTQ/QAT/PTQAT checkpoint, or resuming):
+  no recalibration, the step sizes are kept and **the config decides what trains**: its
+  ``strategy`` selects now (``none``: nothing, ``all``: every layer, ``small``/``large``/
+  ``random``: ranked by the discrepancy measured with the loaded step sizes). The selection
+  stored in the checkpoint (``ptqat_trainable`` buffers) is re-applied only when resuming or
+  with ``reuse_selection=True``; a stored selection that differs from the config's is logged
+  as a warning. If nothing is left to train (``strategy='none'``, i.e. PTQ) the train loop is
+  stopped before its first iteration.
+* ``after_load_checkpoint``: the loaded checkpoint must fit (:mod:`.checkpoint_check`): every
+  float tensor of the model present with its shape, and the quantization settings recorded
+  in ``meta['ptqat']`` equal to the model's; otherwise an error names the keys / settings.
+* ``before_save_checkpoint``: records the model's quantization settings in ``meta['ptqat']``.
 * ``before_train_iter``: with ``freeze_bn_stats`` the norm layers whose parameters are all
   frozen are put back in eval mode (``model.train()`` of the loop resets them), so their
   running statistics stay at the loaded values.
@@ -55,6 +62,7 @@ from torch.utils.data import DataLoader
 
 from mmdet3d.registry import HOOKS
 from ptqat.quant import FreezeReport, freeze_layers, quantized_layers, trainable_layers
+from .checkpoint_check import META_KEY, quantization_record, run_checkpoint_check
 from .model_builder import get_quant_config
 from .pipeline import (AnalysisResult, PTQATSettings, calibrate_model, is_calibrated, limit_batches,
                        run_analysis, uninitialized_quantizers, unwrap_model)
@@ -113,6 +121,10 @@ class PTQATHook(Hook):
             ``<work_dir>/ptq_calibrated.pth`` (the PTQ baseline; evaluate it with tools/test.py).
         recalibrate: calibrate and select again even when the loaded checkpoint already
             has initialised quantizers.
+        reuse_selection: when ``load_from`` is a checkpoint with a stored selection (a PTQAT/QAT
+            checkpoint), fine-tune that selection instead of selecting by this config's
+            ``strategy``. Default False: the config decides (a resumed run always continues with
+            its stored selection).
         progress: tqdm progress bars (rank 0) during calibration/measurement.
         ratio_by: ``'layers'`` (default: ``ratio`` counts layers) or ``'params'`` (``ratio`` is
             a share of the quantized layers' weights and biases; layers are taken in the
@@ -126,13 +138,13 @@ class PTQATHook(Hook):
                  calib_dataloader: Optional[Union[Mapping, DataLoader]] = None, train_unquantized: bool = False,
                  freeze_bn_stats: bool = True, forward_mode: str = 'tensor', out_prefix: str = 'discrepancy',
                  save_calibrated: bool = True, recalibrate: bool = False, progress: bool = False,
-                 ratio_by: str = 'layers') -> None:
+                 ratio_by: str = 'layers', reuse_selection: bool = False) -> None:
         self.settings = PTQATSettings(calib_batches=calib_batches, metric=metric, mode=mode, strategy=strategy,
                                       ratio=ratio, threshold=threshold, seed=seed, forward_mode=forward_mode,
                                       ratio_by=ratio_by)
         for name, value in (('train_unquantized', train_unquantized), ('freeze_bn_stats', freeze_bn_stats),
                             ('save_calibrated', save_calibrated), ('recalibrate', recalibrate),
-                            ('progress', progress)):
+                            ('progress', progress), ('reuse_selection', reuse_selection)):
             if not _is_bool(value):
                 raise ValueError(f'PTQATHook: {name} must be True or False, got {value!r}')
         if not isinstance(out_prefix, str) or not out_prefix or osp.basename(out_prefix) != out_prefix:
@@ -147,6 +159,7 @@ class PTQATHook(Hook):
         self.save_calibrated = save_calibrated
         self.recalibrate = recalibrate
         self.progress = progress
+        self.reuse_selection = reuse_selection
         self._frozen_norms: List[nn.Module] = []
         self.result: Optional[AnalysisResult] = None
         self.report: Optional[FreezeReport] = None
@@ -233,20 +246,7 @@ class PTQATHook(Hook):
             if missing:
                 runner.logger.warning(f'PTQATHook: {len(missing)} quantizer(s) of the loaded checkpoint are '
                                       f'uninitialised (their layers never ran during calibration): {missing[:8]}')
-            trainable = trainable_layers(model)
-            if trainable or self.settings.strategy == 'none':
-                report = freeze_layers(model, trainable, train_unquantized=self.train_unquantized)
-                runner.logger.info('PTQATHook: the loaded checkpoint has calibrated quantizers (resume / PTQAT '
-                                   'checkpoint): no recalibration; re-applied its saved selection of '
-                                   f'{len(trainable)} layer(s)\n'
-                                   + format_summary(report, title='PTQAT summary (resumed)'))
-            else:  # a PTQ checkpoint (calibrated, nothing selected): keep its step sizes, select now
-                result = self.analyze(runner, write=True, calibrate_first=False)
-                report = freeze_layers(model, result.selected, train_unquantized=self.train_unquantized)
-                runner.logger.info('PTQATHook: the loaded checkpoint is calibrated but selects no layer (a PTQ '
-                                   'checkpoint): no recalibration; measured the discrepancy on '
-                                   f'{result.measure_batches_used} batches and selected now\n'
-                                   + format_summary(report, result))
+            report = self._select_for_calibrated(runner, model)
             calibrated_now = False
         else:
             result = self.analyze(runner, write=True, calibrate_first=True)
@@ -276,6 +276,45 @@ class PTQATHook(Hook):
         else:
             self._rewrap_ddp_if_needed(runner, model, requires_grad_before)
 
+    def _select_for_calibrated(self, runner, model: nn.Module) -> FreezeReport:
+        """Selection and freezing when the loaded checkpoint is already calibrated: the stored
+        selection when resuming / ``reuse_selection``, else the config's ``strategy``."""
+        stored = trainable_layers(model)
+        resuming = bool(getattr(runner, '_resume', False))
+        if stored and (resuming or self.reuse_selection):
+            why = 'resuming' if resuming else 'reuse_selection=True'
+            report = freeze_layers(model, stored, train_unquantized=self.train_unquantized)
+            runner.logger.info(f'PTQATHook: the loaded checkpoint has calibrated quantizers: no recalibration; '
+                               f'{why}: re-applied its stored selection of {len(stored)} layer(s)\n'
+                               + format_summary(report, title='PTQAT summary (resumed)'))
+            return report
+        strategy = self.settings.strategy
+        if strategy == 'none':
+            selected, result = [], None
+        elif strategy == 'all':
+            selected, result = [n for n, _ in quantized_layers(model)], None
+        else:
+            result = self.analyze(runner, write=True, calibrate_first=False)
+            selected = list(result.selected)
+        if stored and stored != selected:
+            runner.logger.warning(
+                f'PTQATHook: the loaded checkpoint stores a selection of {len(stored)} layer(s) (e.g. {stored[:3]}); '
+                f"this config's strategy={strategy!r} selects {len(selected)} layer(s) instead, and the config "
+                'decides (set reuse_selection=True in the hook to fine-tune the stored selection)')
+        report = freeze_layers(model, selected, train_unquantized=self.train_unquantized)
+        runner.logger.info('PTQATHook: the loaded checkpoint has calibrated quantizers: no recalibration; '
+                           f'selected by the config (strategy={strategy!r})'
+                           + (f', discrepancy measured on {result.measure_batches_used} batches' if result else '')
+                           + '\n' + format_summary(report, result))
+        return report
+
+    # ------------------------------------------------------------------ checkpoints
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        run_checkpoint_check(runner, checkpoint)
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint.setdefault('meta', {})[META_KEY] = quantization_record(unwrap_model(runner.model))
+
     def before_train_iter(self, runner, batch_idx: int, data_batch: Any = None) -> None:
         self._apply_frozen_norms()
 
@@ -295,9 +334,14 @@ class PTQATHook(Hook):
         if not is_main_process():
             return None
         path = osp.join(out_dir or runner.work_dir, CALIBRATED_CKPT)
-        meta = dict(ptqat='calibrated (PTQ) state saved by PTQATHook before any fine-tuning', epoch=0, iter=0,
-                    mmengine=mmengine.__version__, experiment_name=runner.experiment_name)
-        save_checkpoint(dict(meta=meta, state_dict=weights_to_cpu(get_state_dict(model))), path)
+        meta = dict(note='calibrated (PTQ) state saved by PTQATHook before any fine-tuning (no layer selected)',
+                    epoch=0, iter=0, mmengine=mmengine.__version__, experiment_name=runner.experiment_name)
+        meta[META_KEY] = quantization_record(model)
+        state_dict = weights_to_cpu(get_state_dict(model))
+        for key in state_dict:  # the calibrated state holds no selection: the loading config decides
+            if key == 'ptqat_trainable' or key.endswith('.ptqat_trainable'):
+                state_dict[key] = state_dict[key].clone().fill_(False)
+        save_checkpoint(dict(meta=meta, state_dict=state_dict), path)
         runner.logger.info(f'PTQATHook: saved the calibrated (PTQ) model to {path}')
         return path
 

@@ -3,7 +3,7 @@
 # conv and the head's output convs stay at 8 bits (the BEVDet piece: same layer names). The
 # fine-tuning keeps the LiDAR depth loss and the adjacent frame from the first iteration.
 _base_ = [
-    '../../../bevdepth4d/bevdepth4d-tiny_synth.py', '../../_base_/w4a8.py',
+    '../../../bevdepth4d/bevdepth4d-tiny_synth.py', '../../_base_/w4a8.py', '../../_base_/lsq_optim.py',
     '../../bevdet/_base_/bevdet_8bit_layers.py'
 ]
 
@@ -14,7 +14,7 @@ load_from = 'checkpoints/bevdepth4d-tiny_synth_fp16.pth'  # the committed FP mod
 
 # fine-tuning: 2 epochs (120 iterations) at a tenth of the FP learning rate
 finetune_epochs = 2
-optim_wrapper = dict(optimizer=dict(lr=4e-4))
+optim_wrapper = dict(optimizer=dict(lr=4e-4), paramwise_cfg=_base_.lsq_paramwise_cfg)  # step sizes: no decay
 param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=finetune_epochs,
          T_max=finetune_epochs, eta_min_ratio=1e-2, convert_to_iter_based=True)

@@ -1,7 +1,8 @@
 # BEVDet-R50 on nuScenes, quantized: the shared part of the ptq / qat / ptqat / ptqat-large
 # configs (each adds one hook piece from configs/ptqat/_base_/). W4A8; the first conv and the
 # head's output convs stay at 8 bits.
-_base_ = ['../../../bevdet/bevdet-r50_8xb8-24e_nus.py', '../../_base_/w4a8.py', './bevdet_8bit_layers.py']
+_base_ = ['../../../bevdet/bevdet-r50_8xb8-24e_nus.py', '../../_base_/w4a8.py', '../../_base_/lsq_optim.py',
+          './bevdet_8bit_layers.py']
 
 model = dict(
     _delete_=True, type='PTQATModel', model=_base_.model,
@@ -10,7 +11,7 @@ load_from = 'work_dirs/bevdet-r50_8xb8-24e_nus/epoch_24.pth'  # the FP model to 
 
 # fine-tuning: 6 epochs at a tenth of the FP learning rate (a starting point, not tuned)
 finetune_epochs = 6
-optim_wrapper = dict(optimizer=dict(lr=2e-5))
+optim_wrapper = dict(optimizer=dict(lr=2e-5), paramwise_cfg=_base_.lsq_paramwise_cfg)  # step sizes: no decay
 param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=finetune_epochs,
          T_max=finetune_epochs, eta_min_ratio=1e-2, convert_to_iter_based=True)

@@ -2,7 +2,8 @@
 # ptqat-large configs (each adds one hook piece from configs/ptqat/_base_/).
 # W4A8 (per-channel 4-bit weights, 8-bit activations); the first conv and the head's output
 # convs stay at 8 bits, as deployments usually keep them.
-_base_ = ['../../../bevdet/bevdet-tiny_synth.py', '../../_base_/w4a8.py', './bevdet_8bit_layers.py']
+_base_ = ['../../../bevdet/bevdet-tiny_synth.py', '../../_base_/w4a8.py', '../../_base_/lsq_optim.py',
+          './bevdet_8bit_layers.py']
 
 model = dict(
     _delete_=True, type='PTQATModel', model=_base_.model,
@@ -11,7 +12,7 @@ load_from = 'checkpoints/bevdet-tiny_synth_fp16.pth'  # the committed FP model (
 
 # fine-tuning: 2 epochs (120 iterations) at a tenth of the FP learning rate
 finetune_epochs = 2
-optim_wrapper = dict(optimizer=dict(lr=4e-4))
+optim_wrapper = dict(optimizer=dict(lr=4e-4), paramwise_cfg=_base_.lsq_paramwise_cfg)  # step sizes: no decay
 param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=finetune_epochs,
          T_max=finetune_epochs, eta_min_ratio=1e-2, convert_to_iter_based=True)
