@@ -115,3 +115,27 @@ def test_bevdepth4d_checkpoint_into_bevdet_ptqat_config():
     # the right checkpoint passes
     fp = osp.join(ROOT, 'checkpoints/bevdet-tiny_synth_fp16.pth')
     assert check_checkpoint(model, load_local_checkpoint(fp), fp) == []
+
+
+def test_accepted_mismatch_drops_every_quantizer_key_incl_the_sign_decision():
+    """With accept_quantization_mismatch the checkpoint's quantizer state is dropped whole, the
+    ``auto_signed`` decisions of ``a_signed='auto'`` included (they are recalibrated)."""
+    import torch.nn as nn
+
+    from ptqat.engine import quantization_record
+    from ptqat.quant import QuantConfig, calibrate, quantize_model
+
+    def net():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 1))
+
+    saved = net()
+    quantize_model(saved, QuantConfig(w_bits=4, a_signed='auto'))
+    calibrate(saved, [torch.randn(2, 3, 8, 8)])
+    sd = dict(saved.state_dict())
+    assert any(k.endswith('input_quantizer.auto_signed') for k in sd)
+    checkpoint = dict(state_dict=sd, meta=dict(ptqat=quantization_record(saved)))
+    target = net()
+    quantize_model(target, QuantConfig(w_bits=8))
+    check_checkpoint(target, checkpoint, 'w4.pth', accept_quantization_mismatch=True)
+    assert sorted(checkpoint['state_dict']) == sorted(net().state_dict())

@@ -44,7 +44,7 @@ __all__ = ['CHECKPOINT_CHECK_DEFAULTS', 'CheckpointCheckHook', 'CheckpointMismat
 META_KEY = 'ptqat'
 CHECKPOINT_CHECK_DEFAULTS = dict(allow_partial=False, accept_quantization_mismatch=False)
 #: state_dict key endings that only quantized models have
-_QUANT_KEY = re.compile(r'(^|\.)(step_size|ptqat_trainable)$|_quantizer\.initialized$')
+_QUANT_KEY = re.compile(r'(^|\.)(step_size|ptqat_trainable)$|_quantizer\.(initialized|auto_signed)$')
 _SHOW = 12
 
 
