@@ -2,10 +2,9 @@
 # (C2-C5), FPN 4 levels x 256, 900 queries, 8 frames (key + 7 camera sweeps), 4 points per
 # group and frame, 6 decoder stages sharing one layer. 44.570M parameters, upstream keys.
 # The backbone starts from the nuImages Cascade Mask R-CNN R50 (load_from in the top config).
-sparsebev_classes = [
-    'car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrier', 'motorcycle',
-    'bicycle', 'pedestrian', 'traffic_cone'
-]
+custom_imports = dict(imports=['ptqat.plugin'], allow_failed_imports=False)
+default_scope = 'mmdet3d'
+
 point_cloud_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
 voxel_size = [0.2, 0.2, 8]
 embed_dims = 256
