@@ -144,7 +144,6 @@ def test_augmentations_keep_images_and_boxes_consistent():
         np.testing.assert_allclose(after[:2] / after[2], [x, y], rtol=1e-4, atol=1e-2)
         assert r['img'][0].shape == (256, 704, 3)
         # the marked pixel moved with the image
-        pu, pv = before[0] / before[2], before[1] / before[2]
         m = np.argwhere(r['img'][0][..., 0] > 100).mean(0)
         px = (u * ida['resize'] - ida['crop'][0])
         if ida['flip']:

@@ -1,6 +1,4 @@
 """SparseBEV components and the tiny detector: mixing, SASA, denoising, train / predict."""
-import math
-
 import pytest
 import torch
 
@@ -78,8 +76,8 @@ def test_dn_queries_and_mask(tiny):
 def test_tiny_train_step_and_predict(tiny):
     model, cfg = tiny
     T = cfg.model.pts_bbox_head.transformer.num_frames
-    samples = make_samples(2, T)
-    x = torch.randn(2, T * 6, 3, 128, 352)
+    samples = make_samples(2, T, img_hw=(32, 96))
+    x = torch.randn(2, T * 6, 3, 32, 96)
     model.train()
     losses = model.loss(dict(imgs=x), samples)
     S = model.pts_bbox_head.transformer.decoder.num_layers

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from official_keys import BN_BUFFERS, R50_BLOCKS, SHARED_KEYS_FILE, parse_official, to_regex
+from official_keys import BN_BUFFERS, R50_BLOCKS, SHARED_KEYS_FILE, parse_official
 from sparsebev_testutils import build_sparsebev
 
 HERE = osp.dirname(osp.abspath(__file__))

@@ -3,7 +3,6 @@ box-relative sampling points, and temporal warping by ego motion and query veloc
 import math
 
 import numpy as np
-import pytest
 import torch
 
 from sparsebev_testutils import camera_pose, intrinsics, ring_lidar2img

@@ -39,8 +39,8 @@ def sweep_lidar2img(lidar2ego: np.ndarray, ego2global: np.ndarray, sweep: dict) 
     """
     K = np.eye(4)
     K[:3, :3] = np.asarray(sweep['cam2img'], dtype=np.float64)[:3, :3]
-    cam2global = np.asarray(sweep['ego2global'], np.float64) @ np.asarray(sweep['cam2ego'],
-                                                                        np.float64)
+    cam2global = (np.asarray(sweep['ego2global'], np.float64)
+                  @ np.asarray(sweep['cam2ego'], np.float64))
     return K @ np.linalg.inv(cam2global) @ np.asarray(ego2global, np.float64) @ \
         np.asarray(lidar2ego, np.float64)
 
@@ -84,7 +84,9 @@ class LoadMultiViewImageFromMultiSweeps(BaseTransform):
     HxWx3 uint8 arrays, BGR as ``mmcv.imread``), ``lidar2img`` (T·N, 4, 4), ``img_timestamp``
     (T·N,), ``filename``, ``num_frames`` = T = 1 + sweeps_num, ``img_shape``/``ori_shape``.
 
-    Fewer sweeps than needed (scene start, short ``cam_sweeps``): the earliest available
+    The sweeps available are the fewest any camera has (the cameras are not synchronous;
+    all use the same sweep indices). Fewer sweeps than needed (scene start, short
+    ``cam_sweeps``): the earliest available
     frame is repeated (the key frame when there is none), as upstream, and logged at INFO.
     A sweep image missing on disk raises ``FileNotFoundError`` naming it.
 
