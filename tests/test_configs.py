@@ -14,7 +14,7 @@ CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), r
 @pytest.mark.parametrize('path', CONFIGS, ids=[osp.relpath(p, ROOT) for p in CONFIGS])
 def test_config_parses(path):
     cfg = Config.fromfile(path)
-    assert cfg.model.type in ('BEVDet', 'BEVDepth4D', 'BEVFormer', 'PTQATModel')
+    assert cfg.model.type in ('BEVDet', 'BEVDepth4D', 'BEVFormer', 'SparseBEV', 'PTQATModel')
     assert 'ptqat.plugin' in cfg.custom_imports.imports
 
 

@@ -6,13 +6,16 @@
 #
 #   bash tools/quickstart.sh [WORK_DIR]          (default work_dirs/quickstart)
 #   PTQAT_MODEL=bevdepth4d bash tools/quickstart.sh [WORK_DIR]   (work_dirs/quickstart_bevdepth4d)
+#   PTQAT_MODEL=sparsebev PTQAT_FP_CKPT=<fp.pth> bash tools/quickstart.sh [WORK_DIR]
+#       (work_dirs/quickstart_sparsebev; no SparseBEV-tiny FP checkpoint is committed yet: give one
+#       or set PTQAT_TRAIN_FP=1, which takes hours on 2 CPU cores; the data set gets camera sweeps)
 #
 # The FP model is the committed checkpoints/<model>-tiny_synth_fp16.pth, trained by
 # `python tools/train.py configs/<model>/<model>-tiny_synth.py` on exactly this data set.
 #
 # Environment:
-#   PTQAT_MODEL        bevdet (default), bevdepth4d or bevformer (no committed BEVFormer FP
-#                      checkpoint yet: with bevformer, PTQAT_TRAIN_FP=1 or PTQAT_FP_CKPT is required)
+#   PTQAT_MODEL        bevdet (default), bevdepth4d, bevformer or sparsebev (no committed BEVFormer /
+#                      SparseBEV FP checkpoint yet: for those, PTQAT_TRAIN_FP=1 or PTQAT_FP_CKPT is required)
 #   PTQAT_SEED         seed of the calibration batches and the fine-tuning (default 0, as the configs)
 #   PTQAT_TRAIN_FP=1   train the FP model here instead (adds 15-25 min)
 #   PTQAT_FP_CKPT      use this FP checkpoint instead
@@ -25,11 +28,15 @@ case "$MODEL" in
   bevdepth4d) WORK=${1:-$ROOT/work_dirs/quickstart_bevdepth4d}; NAME=BEVDepth4D-tiny
               EXTRA=(ptqat-rel) ;;  # + PTQAT ranked by the relative discrepancy
   bevformer) WORK=${1:-$ROOT/work_dirs/quickstart_bevformer}; NAME=BEVFormer-tiny; EXTRA=() ;;
-  *) echo "PTQAT_MODEL=$MODEL is not supported; use bevdet, bevdepth4d or bevformer" >&2; exit 2 ;;
+  sparsebev) WORK=${1:-$ROOT/work_dirs/quickstart_sparsebev}; NAME=SparseBEV-tiny; EXTRA=() ;;
+  *) echo "PTQAT_MODEL=$MODEL is not supported; use bevdet, bevdepth4d, bevformer or sparsebev" >&2; exit 2 ;;
 esac
+# SparseBEV needs camera sweeps (configs/sparsebev/sparsebev-tiny_synth.py); the others do not
+SWEEPS=0
+[[ "$MODEL" == sparsebev ]] && SWEEPS=2
 DATA=${PTQAT_DATA:-$ROOT/data/nuscenes_synth}
 # The data set the tiny configs are tuned for (see configs/bevdet/bevdet-tiny_synth.py).
-DATA_FLAGS=${PTQAT_DATA_FLAGS:-"--version v1.0-trainval --train-scenes 24 --val-scenes 4 --samples-per-scene 10 --cam-sweeps 0 --lidar-sweeps 0 --no-occupancy"}
+DATA_FLAGS=${PTQAT_DATA_FLAGS:-"--version v1.0-trainval --train-scenes 24 --val-scenes 4 --samples-per-scene 10 --cam-sweeps $SWEEPS --lidar-sweeps 0 --no-occupancy"}
 VERSION=$(sed -n 's/.*--version \(v1\.0-[a-z]*\).*/\1/p' <<< "$DATA_FLAGS")
 FP_CFG=configs/$MODEL/$MODEL-tiny_synth.py
 Q_CFG=configs/ptqat/$MODEL/$MODEL-tiny_%s-w4a8_synth.py
@@ -51,6 +58,11 @@ if [[ "$DATA" != "$ROOT/data/nuscenes_synth" ]]; then
            "test_dataloader.dataset.data_root=$DATA/" "val_evaluator.data_root=$DATA/"
            "val_evaluator.ann_file=$DATA/nuscenes_infos_val.pkl" "test_evaluator.data_root=$DATA/"
            "test_evaluator.ann_file=$DATA/nuscenes_infos_val.pkl")
+  if [[ "$MODEL" == sparsebev ]]; then  # the sweep loader resolves cam_sweeps paths itself
+    DATA_KV+=("train_dataloader.dataset.pipeline.0.data_root=$DATA/"
+              "val_dataloader.dataset.pipeline.0.data_root=$DATA/"
+              "test_dataloader.dataset.pipeline.0.data_root=$DATA/")
+  fi
 fi
 DATA_OPTS=(${DATA_KV[@]+--cfg-options "${DATA_KV[@]}"})
 SEED_KV=("randomness.seed=${PTQAT_SEED:-0}")

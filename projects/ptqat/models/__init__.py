@@ -8,3 +8,4 @@ from .bevdet import *  # noqa: F401,F403
 from .bevdepth4d import *  # noqa: F401,F403
 from .detr3d import *  # noqa: F401,F403
 from .bevformer import *  # noqa: F401,F403
+from .sparsebev import *  # noqa: F401,F403

@@ -7,16 +7,23 @@ BEVDet pipeline (train; test uses ``is_train=False`` and no annotations)::
 
 BEVDepth adds ``LoadPointsFromFile -> PointToMultiViewDepth`` (LiDAR depth targets) after
 ``PrepareImageInputs``.
+
+SparseBEV: see :mod:`.sparsebev_transforms`.
 """
 from .bev_transforms import BEVAug, LidarToKeyEgo, bda_matrix, lidar2keyego_matrix
 from .depth_targets import PointToMultiViewDepth, project_to_depth_map
 from .formatting import CAMERA_INPUT_KEYS, PackBEVDetInputs
+from .sparsebev_transforms import (SPARSEBEV_CAMS, GlobalRotScaleTransImage,
+                                   LoadMultiViewImageFromMultiSweeps, RandomTransformImage,
+                                   choose_sweeps, ida_matrix, sweep_lidar2img)
 from .prepare_image_inputs import BEVDET_CAMS, PrepareImageInputs, img_aug_matrix
 
 __all__ = [
     'BEVAug', 'LidarToKeyEgo', 'PackBEVDetInputs', 'PointToMultiViewDepth',
     'PrepareImageInputs', 'BEVDET_CAMS', 'project_to_depth_map',
-    'CAMERA_INPUT_KEYS', 'bda_matrix', 'img_aug_matrix', 'lidar2keyego_matrix'
+    'CAMERA_INPUT_KEYS', 'bda_matrix', 'img_aug_matrix', 'lidar2keyego_matrix',
+    'SPARSEBEV_CAMS', 'GlobalRotScaleTransImage', 'LoadMultiViewImageFromMultiSweeps',
+    'RandomTransformImage', 'choose_sweeps', 'ida_matrix', 'sweep_lidar2img'
 ]
 from .bevformer_inputs import LoadBEVFormerImages, lidar2img_matrix  # noqa: E402
 

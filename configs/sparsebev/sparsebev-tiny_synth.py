@@ -1,0 +1,63 @@
+# SparseBEV-tiny (configs/_base_/models/sparsebev-tiny.py: 4 frames = key + 3 camera sweeps)
+# on the synthetic nuScenes set, on CPU: the FP model of the SparseBEV quick start.
+#
+# Data: the quick-start set with camera sweeps (2 per key-frame interval, 6 kept per camera):
+#   python tools/make_synthetic_nuscenes.py data/nuscenes_synth --version v1.0-trainval \
+#       --train-scenes 24 --val-scenes 4 --samples-per-scene 10 --cam-sweeps 2 \
+#       --lidar-sweeps 0 --no-occupancy
+#   python tools/create_data.py nuscenes --root-path data/nuscenes_synth --version v1.0-trainval
+# Frames: every 2nd sweep at test, every 1st-2nd in training (the synthetic set has fewer
+# sweeps than nuScenes' 12 Hz); 128x352 input (resize 0.22 + bottom crop), no image or BEV
+# augmentation (as the other tiny models). AdamW 2e-3, batch 4.
+#   python tools/train.py configs/sparsebev/sparsebev-tiny_synth.py
+_base_ = [
+    '../_base_/models/sparsebev-tiny.py', '../_base_/datasets/nus-sparsebev.py',
+    '../_base_/default_runtime.py'
+]
+
+data_root = 'data/nuscenes_synth/'
+metainfo = dict(version='v1.0-trainval')
+tiny_sweeps = 3
+tiny_ida = dict(_base_.ida_aug_conf, resize_lim=(0.22, 0.22), final_dim=(128, 352),
+                rand_flip=False)
+train_pipeline = _base_.train_pipeline
+assert [t['type'] for t in train_pipeline] == [
+    'LoadMultiViewImageFromMultiSweeps', 'LoadAnnotations3D', 'ObjectRangeFilter',
+    'ObjectNameFilter', 'RandomTransformImage', 'GlobalRotScaleTransImage', 'Pack3DDetInputs']
+train_pipeline[0].update(sweeps_num=tiny_sweeps, data_root=data_root, train_interval=(1, 2))
+train_pipeline[4].update(ida_aug_conf=tiny_ida)
+train_pipeline[5].update(rot_range=[0.0, 0.0], scale_ratio_range=[1.0, 1.0])
+test_pipeline = _base_.test_pipeline
+test_pipeline[0].update(sweeps_num=tiny_sweeps, data_root=data_root, test_interval=2)
+test_pipeline[1].update(ida_aug_conf=tiny_ida)
+
+train_dataloader = dict(
+    batch_size=4, num_workers=1, persistent_workers=True,
+    dataset=dict(data_root=data_root, metainfo=metainfo, pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=4, num_workers=1, persistent_workers=True,
+    dataset=dict(data_root=data_root, metainfo=metainfo, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(data_root=data_root, ann_file=data_root + 'nuscenes_infos_val.pkl')
+test_evaluator = val_evaluator
+
+lr = 2e-3
+max_epochs = 20
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=lr, weight_decay=0.01),
+    paramwise_cfg=dict(custom_keys={'sampling_offset': dict(lr_mult=0.1)}),
+    clip_grad=dict(max_norm=35, norm_type=2))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1.0 / 3, by_epoch=False, begin=0, end=50),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs, T_max=max_epochs,
+         eta_min_ratio=1e-2, convert_to_iter_based=True)
+]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+auto_scale_lr = dict(base_batch_size=4)
+default_hooks = dict(
+    logger=dict(interval=10),
+    checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
+log_processor = dict(window_size=10)
