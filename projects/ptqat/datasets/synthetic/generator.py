@@ -11,7 +11,9 @@ with the real ``NuScenesMetric`` / ``DetectionEval``::
     <root>/can_bus/<scene>_pose.json
     <root>/gts/<scene>/<sample token>/labels.npz   Occ3D labels
 
-Everything is deterministic given the config (the seed included).
+Everything is deterministic given the config (the seed included). Each scene is seeded by its
+name, not its position, so a scene is the same in every set that holds it and a val scene of one
+set is never a train scene of another (no evaluation leak between sets of different sizes).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import json
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -61,7 +64,7 @@ class SyntheticNuScenesConfig:
         lidar_azimuths: rays per beam and revolution (32 beams).
         object_counts: objects per class and scene (``world.DEFAULT_OBJECT_COUNTS`` keys).
         occupancy: write Occ3D labels.
-        seed: everything derives from it.
+        seed: everything derives from it and each scene's name (see ``scene_seed``).
     """
     version: str = 'v1.0-mini'
     train_scenes: int = 8
@@ -115,11 +118,43 @@ def scene_names(version: str, n_train: int, n_val: int) -> Tuple[List[str], List
     def ok(name):
         return int(name[-4:]) not in _CAN_BLACKLIST
 
-    train = [n for n in sorted(splits[train_key]) if ok(n)][:n_train]
-    val = [n for n in sorted(splits[val_key]) if ok(n)][:n_val]
+    train = [n for n in sorted(splits[train_key]) if ok(n)]
+    val = [n for n in sorted(splits[val_key]) if ok(n)]
     if len(train) < n_train or len(val) < n_val:
-        raise ValueError(f'{version} has only {len(train)} train / {len(val)} val scene names')
-    return train, val
+        raise ValueError(f'{version} has only {len(train)} train / {len(val)} val scene names, '
+                         f'asked for {n_train} / {n_val}')
+    return train[:n_train], val[:n_val]
+
+
+def scene_number(name: str) -> int:
+    """The number of a nuScenes scene name: ``'scene-0061'`` -> 61."""
+    match = re.fullmatch(r'scene-(\d{4})', name)
+    if match is None:
+        raise ValueError(f'scene name {name!r} is not of the form scene-NNNN')
+    return int(match.group(1))
+
+
+def scene_seed(seed: int, name: str) -> List[int]:
+    """Entropy of scene ``name``'s random generator: the config seed and a stable hash of the name.
+
+    Everything random in a scene (road, ego path, objects, sensor noise) derives from it, so a
+    scene is the same in every set that holds it (with the same per-scene settings), whatever its
+    position there, and scenes of different names (train and val never share one) differ.
+    ``hashlib`` rather than ``hash()``: Python salts the latter per process.
+    """
+    digest = hashlib.sha256(name.encode('utf-8')).digest()
+    return [seed, int.from_bytes(digest[:8], 'little')]
+
+
+def _scene_origin(number: int) -> Tuple[float, float]:
+    """Global (x, y) origin in metres of scene ``number``'s road.
+
+    A scene's location is ``LOCATIONS[number % 4]``; the scenes of one location sit on a grid
+    900 m apart (a road spans at most ~330 m from its origin), so no two overlap on the map.
+    """
+    slot = number // len(LOCATIONS)
+    col, row = slot % 16, slot // 16
+    return 600.0 + 900.0 * col, 700.0 + 900.0 * row + 53.0 * col
 
 
 class _Tokens:
@@ -164,16 +199,16 @@ def generate_synthetic_nuscenes(root: str, config: Optional[SyntheticNuScenesCon
     layouts: Dict[str, List[RoadLayout]] = {loc: [] for loc in LOCATIONS}
     names = train + val
     bar = _progress(len(names), progress)
-    for i, name in enumerate(names):
-        location = LOCATIONS[i % len(LOCATIONS)]
-        rng = np.random.default_rng([cfg.seed, i])
-        slot = len(layouts[location])
-        layout = RoadLayout(origin=(600.0 + 900.0 * slot, 700.0 + 53.0 * slot),
+    for name in names:
+        number = scene_number(name)
+        location = LOCATIONS[number % len(LOCATIONS)]
+        rng = np.random.default_rng(scene_seed(cfg.seed, name))
+        layout = RoadLayout(origin=_scene_origin(number),
                             heading=float(rng.uniform(-math.pi, math.pi)),
                             u_range=(-150.0, 300.0), cross_u=float(rng.uniform(25, 70)),
                             carpark_u=float(rng.uniform(-60, -10)))
         layouts[location].append(layout)
-        _SceneWriter(root, cfg, tok, tables, name, i, location, layout, rng).write()
+        _SceneWriter(root, cfg, tok, tables, name, number, location, layout, rng).write()
         bar(name)
     for t in tables.names:
         if t != 'map':
@@ -223,12 +258,13 @@ def _visibility(num_pts: int) -> str:
 class _SceneWriter:
     """Simulates one scene and appends its rows; writes its sensor files."""
 
-    def __init__(self, root, cfg, tok, tables, name, index, location, layout, rng):
+    def __init__(self, root, cfg, tok, tables, name, number, location, layout, rng):
         self.root, self.cfg, self.tok, self.t = root, cfg, tok, tables
-        self.name, self.index, self.location = name, index, location
+        self.name, self.number, self.location = name, number, location
         self.rng = rng
-        self.t0_us = 1_533_000_000_000_000 + index * 100_000_000
-        self.logfile = f'n{15 + index % 3:03d}-2018-08-{1 + index % 28:02d}-10-00-{index % 60:02d}+0800'
+        # start time and log name from the scene number: the same in every set holding the scene
+        self.t0_us = 1_533_000_000_000_000 + number * 100_000_000
+        self.logfile = f'n{15 + number % 3:03d}-2018-08-{1 + number % 28:02d}-10-00-{number % 60:02d}+0800'
         n = cfg.samples_per_scene
         duration = (n - 1) * KEYFRAME_INTERVAL_US / 1e6
         speed = float(rng.choice([0.0, rng.uniform(2.0, 9.0)], p=[0.15, 0.85]))
