@@ -39,7 +39,7 @@ def select_layers(discrepancy: Dict[str, float], strategy: str = 'small', ratio:
     discrepancy are broken by network order.
 
     Raises ValueError (naming the offending value) for: an unknown strategy; an empty or
-    NaN-containing ``discrepancy``; ``ratio`` outside ``(0, 1]``; both or neither of
+    NaN-containing ``discrepancy``; ``ratio`` outside ``(0, 1]``; a negative ``threshold``; both or neither of
     ``ratio``/``threshold`` for small/large; a threshold for random; ``ratio`` or
     ``threshold`` for all/none; zero layers selected for small/large/random.
     """
@@ -61,6 +61,8 @@ def select_layers(discrepancy: Dict[str, float], strategy: str = 'small', ratio:
             raise ValueError(f'ratio must be in (0, 1], got {ratio!r}')
     if threshold is not None:
         threshold = _check_number(threshold, 'threshold')
+        if threshold < 0:
+            raise ValueError(f'threshold must be >= 0 (discrepancies are >= 0), got {threshold!r}')
 
     names = list(values)
     if strategy in ('all', 'none'):

@@ -149,11 +149,15 @@ def scene_seed(seed: int, name: str) -> List[int]:
 def _scene_origin(number: int) -> Tuple[float, float]:
     """Global (x, y) origin in metres of scene ``number``'s road.
 
-    A scene's location is ``LOCATIONS[number % 4]``; the scenes of one location sit on a grid
-    900 m apart (a road spans at most ~330 m from its origin), so no two overlap on the map.
+    A scene's location is ``LOCATIONS[number % 4]``; there, ``(number // 4) % 9`` picks one of
+    nine places on a 3 x 3 grid 900 m apart (a road spans at most ~330 m from its origin), so
+    coordinates stay within ~3 km as in nuScenes (float32 pipelines keep mm precision) and up to
+    nine scenes of consecutive numbers per location never overlap on the map. Scenes further
+    apart may share a place: their roads then overlap in the map expansion only (each scene's
+    sensors see its own world).
     """
-    slot = number // len(LOCATIONS)
-    col, row = slot % 16, slot // 16
+    slot = (number // len(LOCATIONS)) % 9
+    col, row = slot % 3, slot // 3
     return 600.0 + 900.0 * col, 700.0 + 900.0 * row + 53.0 * col
 
 
@@ -178,16 +182,42 @@ class _Tables:
         return row
 
 
+def existing_tables(root: str) -> List[str]:
+    """Paths (relative to ``root``) of nuScenes tables ``<root>/v1.0-*/*.json`` already there."""
+    if not os.path.isdir(root):
+        return []
+    found = []
+    for d in sorted(os.listdir(root)):
+        table_dir = os.path.join(root, d)
+        if d.startswith('v1.0-') and os.path.isdir(table_dir):
+            found.extend(f'{d}/{f}' for f in sorted(os.listdir(table_dir)) if f.endswith('.json'))
+    return found
+
+
 def generate_synthetic_nuscenes(root: str, config: Optional[SyntheticNuScenesConfig] = None,
-                                progress: bool = True) -> dict:
+                                progress: bool = True, overwrite: bool = False) -> dict:
     """Generate the data set under ``root``.
 
+    Args:
+        overwrite: write even where ``root`` already holds nuScenes tables (``v1.0-*/*.json``,
+            of any version: the sensor files and maps share the root). The tables of
+            ``config.version`` are replaced; other files of the old set stay.
     Returns:
         A summary: version, scene names per split, numbers of samples, sample_data,
         annotations and instances, and annotations per detection class.
+    Raises:
+        ValueError: a bad config. FileExistsError: ``root`` holds tables and not ``overwrite``.
     """
     cfg = config or SyntheticNuScenesConfig()
     cfg.validate()
+    tables_there = existing_tables(root)
+    if tables_there and not overwrite:
+        shown = ', '.join(tables_there[:3]) + (' ...' if len(tables_there) > 3 else '')
+        raise FileExistsError(
+            f'{root!r} already holds nuScenes tables ({shown}); generating there would overwrite '
+            'them and mix synthetic files into its samples/, sweeps/ and maps/. Choose a new or '
+            'empty folder, or pass overwrite=True (make_synthetic_nuscenes.py --overwrite) to '
+            'replace them')
     tok = _Tokens(cfg.seed)
     tables = _Tables()
     _static_tables(tables, tok)
