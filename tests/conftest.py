@@ -6,8 +6,11 @@ import pytest
 from ptqat.datasets.nuscenes_infos import create_nuscenes_infos
 from ptqat.datasets.synthetic import SyntheticNuScenesConfig, generate_synthetic_nuscenes
 
+# seed 4: with scenes seeded by name (issue 10 item 5) the 1-scene val split of seeds 0-3 lacks a
+# detection class (bicycle) in range with lidar points, which test_all_detection_classes_in_both_splits
+# requires; seed 4 has every class in both splits.
 SMALL = dict(version='v1.0-mini', train_scenes=2, val_scenes=1, samples_per_scene=3,
-             cam_sweeps=1, lidar_sweeps=1, lidar_azimuths=360, seed=3)
+             cam_sweeps=1, lidar_sweeps=1, lidar_azimuths=360, seed=4)
 
 
 @pytest.fixture(scope='session')
