@@ -8,7 +8,8 @@
 #   PTQAT_MODEL=bevdepth4d bash tools/quickstart.sh [WORK_DIR]   (work_dirs/quickstart_bevdepth4d)
 #
 # The FP model is the committed checkpoints/<model>-tiny_synth_fp16.pth, trained by
-# `python tools/train.py configs/<model>/<model>-tiny_synth.py` on exactly this data set.
+# `python tools/train.py configs/<model>/<model>-tiny_synth.py` on a set of these flags made
+# before the scenes were seeded by name (other train scenes; none of them is a val scene now).
 #
 # Environment:
 #   PTQAT_MODEL        bevdet (default) or bevdepth4d
