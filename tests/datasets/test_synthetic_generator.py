@@ -229,9 +229,11 @@ SCENE_0001_HASH = 7734456190855178757
 def test_scene_seed_is_stable_and_name_dependent():
     from ptqat.datasets.synthetic import scene_seed
     # sha256('scene-0001')[:8] little-endian: the same in every process, unlike Python's salted hash()
-    assert scene_seed(0, 'scene-0001') == [0, SCENE_0001_HASH]
-    assert scene_seed(0, 'scene-0001') != scene_seed(0, 'scene-0002')
-    assert scene_seed(0, 'scene-0001') != scene_seed(1, 'scene-0001')
+    assert scene_seed(0, 'scene-0001', 'train') == [0, SCENE_0001_HASH]
+    assert scene_seed(0, 'scene-0001', 'train') != scene_seed(0, 'scene-0002', 'train')
+    assert scene_seed(0, 'scene-0001', 'train') != scene_seed(1, 'scene-0001', 'train')
+    with pytest.raises(ValueError, match="split must be train or val, got 'test'"):
+        scene_seed(0, 'scene-0001', 'test')
 
 
 def test_too_many_scenes_names_both_counts():
@@ -241,3 +243,26 @@ def test_too_many_scenes_names_both_counts():
     n_val = len([n for n in splits['val'] if int(n[-4:]) not in _CAN_BLACKLIST])
     with pytest.raises(ValueError, match=rf'only \d+ train / {n_val} val scene names, asked for 10000 / 3'):
         scene_names('v1.0-trainval', 10000, 3)
+
+
+def test_val_scene_never_a_train_scene_across_versions(tmp_path, monkeypatch):
+    """nuScenes' mini_train lists two val scenes (scene-0553, scene-0796): generated as a val
+    scene (v1.0-trainval) such a name must not reproduce the train scene (v1.0-mini)."""
+    from ptqat.datasets.synthetic import generator, scene_seed
+    splits = create_splits_scenes()
+    assert set(splits['mini_train']) & set(splits['val']) == {'scene-0553', 'scene-0796'}
+    assert scene_seed(0, 'scene-0553', 'val') != scene_seed(0, 'scene-0553', 'train')
+    assert scene_seed(0, 'scene-0003', 'val') == [0, int.from_bytes(
+        __import__('hashlib').sha256(b'scene-0003').digest()[:8], 'little')]  # other val names: by name
+    small = dict(samples_per_scene=2, cam_sweeps=0, lidar_sweeps=0, image_size=(160, 90),
+                 lidar_azimuths=64, occupancy=False)
+    sets = {}
+    for version, names in (('v1.0-mini', (['scene-0553'], ['scene-0103'])),
+                           ('v1.0-trainval', (['scene-0001'], ['scene-0553']))):
+        # the first names of these splits are others; choose the overlapping one directly
+        monkeypatch.setattr(generator, 'scene_names', lambda *a, names=names: names)
+        root = str(tmp_path / version)
+        generate_synthetic_nuscenes(root, SyntheticNuScenesConfig(version=version, **small), progress=False)
+        sets[version] = _scenes(root, version)
+    mini, trainval = sets['v1.0-mini']['scene-0553'], sets['v1.0-trainval']['scene-0553']
+    assert mini['sizes'] != trainval['sizes'] and mini['lidar'] != trainval['lidar']

@@ -17,6 +17,7 @@ set is never a train scene of another (no evaluation leak between sets of differ
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -126,6 +127,14 @@ def scene_names(version: str, n_train: int, n_val: int) -> Tuple[List[str], List
     return train[:n_train], val[:n_val]
 
 
+@functools.lru_cache(maxsize=1)
+def _train_split_names() -> frozenset:
+    """Names in nuScenes' ``train`` or ``mini_train`` split."""
+    from nuscenes.utils.splits import create_splits_scenes
+    splits = create_splits_scenes()
+    return frozenset(splits['train']) | frozenset(splits['mini_train'])
+
+
 def scene_number(name: str) -> int:
     """The number of a nuScenes scene name: ``'scene-0061'`` -> 61."""
     match = re.fullmatch(r'scene-(\d{4})', name)
@@ -134,15 +143,20 @@ def scene_number(name: str) -> int:
     return int(match.group(1))
 
 
-def scene_seed(seed: int, name: str) -> List[int]:
-    """Entropy of scene ``name``'s random generator: the config seed and a stable hash of the name.
+def scene_seed(seed: int, name: str, split: str) -> List[int]:
+    """Entropy of a scene's random generator: the config seed and a stable hash of its name.
 
     Everything random in a scene (road, ego path, objects, sensor noise) derives from it, so a
     scene is the same in every set that holds it (with the same per-scene settings), whatever its
-    position there, and scenes of different names (train and val never share one) differ.
+    position there, and a val scene never equals a train scene. nuScenes' ``mini_train`` lists
+    two ``val`` scenes (scene-0553, scene-0796): as val scenes these (any name that a train split
+    also lists) are hashed as ``'val/<name>'``, so they differ from the train scenes of that name.
     ``hashlib`` rather than ``hash()``: Python salts the latter per process.
     """
-    digest = hashlib.sha256(name.encode('utf-8')).digest()
+    if split not in ('train', 'val'):
+        raise ValueError(f'split must be train or val, got {split!r}')
+    key = f'val/{name}' if split == 'val' and name in _train_split_names() else name
+    digest = hashlib.sha256(key.encode('utf-8')).digest()
     return [seed, int.from_bytes(digest[:8], 'little')]
 
 
@@ -227,12 +241,12 @@ def generate_synthetic_nuscenes(root: str, config: Optional[SyntheticNuScenesCon
         for ch in CAMERAS + (LIDAR,):
             os.makedirs(os.path.join(root, sub, ch), exist_ok=True)
     layouts: Dict[str, List[RoadLayout]] = {loc: [] for loc in LOCATIONS}
-    names = train + val
+    names = [(n, 'train') for n in train] + [(n, 'val') for n in val]
     bar = _progress(len(names), progress)
-    for name in names:
+    for name, split in names:
         number = scene_number(name)
         location = LOCATIONS[number % len(LOCATIONS)]
-        rng = np.random.default_rng(scene_seed(cfg.seed, name))
+        rng = np.random.default_rng(scene_seed(cfg.seed, name, split))
         layout = RoadLayout(origin=_scene_origin(number),
                             heading=float(rng.uniform(-math.pi, math.pi)),
                             u_range=(-150.0, 300.0), cross_u=float(rng.uniform(25, 70)),
