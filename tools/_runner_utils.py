@@ -43,6 +43,7 @@ def load_config(args) -> Config:
                       ('accept_quantization_mismatch', 'accept_quantization_mismatch')):
         if getattr(args, flag, False):
             cfg.checkpoint_check = dict(cfg.get('checkpoint_check') or {}, **{key: True})
+    apply_calib_batches(cfg, args.cfg_options or {})
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
@@ -65,6 +66,39 @@ def load_config(args) -> Config:
             wrapper['device_ids'] = None
             cfg.model_wrapper_cfg = wrapper
     return cfg
+
+
+def _is_ptqat_hook(hook) -> bool:
+    kind = hook.get('type') if isinstance(hook, dict) else None
+    return kind == 'PTQATHook' or (isinstance(kind, str) and kind.endswith('.PTQATHook')) or \
+        getattr(kind, '__name__', None) == 'PTQATHook'
+
+
+def apply_calib_batches(cfg: Config, cfg_options: dict) -> None:
+    """Give the config's top-level ``calib_batches`` (the knob the ptqat configs expose) to
+    every ``PTQATHook`` in ``custom_hooks``.
+
+    The configs copy it into the hook when the file is read (``calib_batches=_base_.calib_batches``),
+    so without this ``--cfg-options calib_batches=N``, or ``calib_batches = N`` in a config
+    inheriting one of them, would not reach the hook. Raises ``SystemExit`` when
+    ``--cfg-options`` sets ``calib_batches`` for a config without a PTQATHook, or sets a hook's
+    ``calib_batches`` while the config has the top-level knob (which would override it).
+    """
+    hooks = [h for h in (cfg.get('custom_hooks') or []) if _is_ptqat_hook(h)]
+    if 'calib_batches' in cfg_options and not hooks:
+        raise SystemExit(f'--cfg-options calib_batches={cfg_options["calib_batches"]!r}: this config '
+                         'has no PTQATHook in custom_hooks, nothing would use it')
+    if 'calib_batches' not in cfg:
+        return
+    per_hook = [k for k in cfg_options if k.startswith('custom_hooks') and k.endswith('calib_batches')]
+    if per_hook:
+        raise SystemExit(f'--cfg-options {per_hook[0]}=...: set the config\'s knob instead, '
+                         f'calib_batches=N (it is given to every PTQATHook)')
+    for hook in hooks:
+        if hook.get('calib_batches') != cfg.calib_batches:
+            print_log(f'calib_batches={cfg.calib_batches!r} (the config\'s knob) replaces the '
+                      f'PTQATHook\'s {hook.get("calib_batches")!r}', logger='current', level=logging.INFO)
+            hook['calib_batches'] = cfg.calib_batches
 
 
 def _init_cpu_process_group(backend: str) -> None:

@@ -15,7 +15,8 @@ from ptqat.datasets.synthetic import SyntheticNuScenesConfig, generate_synthetic
 def parse_args(argv=None):
     d = SyntheticNuScenesConfig()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('root', help='output data root (created)')
+    p.add_argument('root', help='output data root (created; refused if it holds nuScenes tables, '
+                   'see --overwrite)')
     p.add_argument('--version', default=d.version, choices=['v1.0-mini', 'v1.0-trainval'])
     p.add_argument('--train-scenes', type=int, default=d.train_scenes)
     p.add_argument('--val-scenes', type=int, default=d.val_scenes)
@@ -30,6 +31,9 @@ def parse_args(argv=None):
     p.add_argument('--lidar-azimuths', type=int, default=d.lidar_azimuths)
     p.add_argument('--no-occupancy', action='store_true', help='skip the Occ3D labels')
     p.add_argument('--seed', type=int, default=d.seed)
+    p.add_argument('--overwrite', action='store_true',
+                   help='write even if ROOT already holds nuScenes tables (v1.0-*/*.json); '
+                        'without it such a ROOT is refused')
     return p.parse_args(argv)
 
 
@@ -41,8 +45,8 @@ def main(argv=None):
         lidar_sweeps=a.lidar_sweeps, image_size=tuple(a.image_size),
         lidar_azimuths=a.lidar_azimuths, occupancy=not a.no_occupancy, seed=a.seed)
     try:
-        summary = generate_synthetic_nuscenes(a.root, cfg)
-    except ValueError as e:
+        summary = generate_synthetic_nuscenes(a.root, cfg, overwrite=a.overwrite)
+    except (ValueError, FileExistsError) as e:
         sys.exit(f'make_synthetic_nuscenes: {e}')
     print(json.dumps(summary, indent=1))
 

@@ -11,7 +11,8 @@
 #       or set PTQAT_TRAIN_FP=1, which takes hours on 2 CPU cores; the data set gets camera sweeps)
 #
 # The FP model is the committed checkpoints/<model>-tiny_synth_fp16.pth, trained by
-# `python tools/train.py configs/<model>/<model>-tiny_synth.py` on exactly this data set.
+# `python tools/train.py configs/<model>/<model>-tiny_synth.py` on a set of these flags made
+# before the scenes were seeded by name (other train scenes; none of them is a val scene now).
 #
 # Environment:
 #   PTQAT_MODEL        bevdet (default), bevdepth4d, bevformer or sparsebev (no committed BEVFormer /
@@ -19,7 +20,11 @@
 #   PTQAT_SEED         seed of the calibration batches and the fine-tuning (default 0, as the configs)
 #   PTQAT_TRAIN_FP=1   train the FP model here instead (adds 15-25 min)
 #   PTQAT_FP_CKPT      use this FP checkpoint instead
-#   PTQAT_DATA         data root (default data/nuscenes_synth, the path the configs use)
+#   PTQAT_DATA         data root (default data/nuscenes_synth, the path the configs use): a new or
+#                      empty folder, or one the quick start wrote (stamp .ptqat-data-flags); any
+#                      other non-empty folder is refused and left untouched
+#   PTQAT_DATA_FLAGS   tools/make_synthetic_nuscenes.py flags (default: the set the tiny configs
+#                      and committed checkpoints are made for)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MODEL=${PTQAT_MODEL:-bevdet}
@@ -45,9 +50,11 @@ if [[ "${PTQAT_TRAIN_FP:-0}" != 1 && ! -f "${PTQAT_FP_CKPT:-$ROOT/checkpoints/$M
   exit 2
 fi
 
+cd "$ROOT"  # a relative PTQAT_DATA or WORK_DIR is relative to the repository
+# A non-empty PTQAT_DATA the quick start did not write is refused (and kept) before any work.
+bash tools/quickstart_data.sh --check "$DATA" "$WORK" "$DATA_FLAGS"
 bash "$ROOT/tools/setup_env.sh"
 PY="$ROOT/.venv/bin/python"
-cd "$ROOT"
 mkdir -p "$WORK"
 start=$(date +%s)
 step() { printf '[quickstart %4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
@@ -67,18 +74,8 @@ fi
 DATA_OPTS=(${DATA_KV[@]+--cfg-options "${DATA_KV[@]}"})
 SEED_KV=("randomness.seed=${PTQAT_SEED:-0}")
 
-stamp="$DATA/.ptqat-data-flags"
-if [[ -f "$stamp" && "$(cat "$stamp")" == "$DATA_FLAGS" && -f "$DATA/nuscenes_infos_val.pkl" ]]; then
-  step "1/5 synthetic nuScenes and infos already at $DATA ($DATA_FLAGS)"
-else
-  step "1/5 synthetic nuScenes -> $DATA ($DATA_FLAGS)"
-  rm -rf "$DATA"
-  # shellcheck disable=SC2086
-  "$PY" tools/make_synthetic_nuscenes.py "$DATA" $DATA_FLAGS > "$WORK/dataset_summary.json"
-  step "    info files (mmdet3d's converter + BEV fields)"
-  "$PY" tools/create_data.py nuscenes --root-path "$DATA" --version "$VERSION" > "$WORK/create_data.log" 2>&1
-  echo "$DATA_FLAGS" > "$stamp"
-fi
+step "1/5 synthetic nuScenes and info files ($DATA_FLAGS)"
+PY="$PY" bash tools/quickstart_data.sh "$DATA" "$WORK" "$DATA_FLAGS"
 step "2/5 NuScenesMetric on ground-truth predictions (evaluation sanity)"
 "$PY" tools/check_dataset.py "$DATA" --version "$VERSION" --out "$WORK/dataset_check.md" > "$WORK/dataset_check.log" 2>&1
 cat "$WORK/dataset_check.md"

@@ -20,8 +20,21 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def check_checkpoint(path: str) -> None:
+    """Exit at once, naming ``path``, unless it is a file (or a URL, which mmengine fetches):
+    otherwise the error would come only after the whole set-up (model, data, hooks)."""
+    if '://' in path:
+        return
+    if os.path.isdir(path):
+        raise SystemExit(f'checkpoint {path!r} is a directory; give the .pth file in it '
+                         '(its last_checkpoint file names the latest)')
+    if not os.path.isfile(path):
+        raise SystemExit(f'checkpoint {path!r} not found')
+
+
 def main(argv=None):
     args = parse_args(argv)
+    check_checkpoint(args.checkpoint)
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
     with distributed_session():

@@ -8,6 +8,7 @@ import mmengine
 import numpy as np
 import pytest
 from PIL import Image
+from tool_loader import load_tool
 
 from ptqat.datasets.nuscenes_infos import check_data_root, create_nuscenes_infos
 from ptqat.datasets.synthetic.constants import OBJECT_CLASSES
@@ -145,3 +146,22 @@ def test_missing_image_error(synthetic_root, tmp_path):
     os.remove(osp.join(root, 'samples', 'CAM_BACK', victim))
     with pytest.raises(FileNotFoundError, match='1 key-frame sensor files .*' + re.escape(victim)):
         create_nuscenes_infos(root, 'v1.0-mini')
+
+
+@pytest.mark.parametrize('content, what', [
+    ('{"token": ', 'JSONDecodeError'),          # cut short
+    ('', 'JSONDecodeError'),                     # empty file
+    ('{"a": 1}', 'holds a dict, not a list of records'),
+    ('[{"name": "x"}]', 'record 0 is not a dict with a token'),
+])
+def test_corrupt_table_is_named(synthetic_root, tmp_path, content, what):
+    """Issue 10 item 6: a table the devkit cannot read is named, with what is wrong."""
+    root = str(tmp_path / 'copy')
+    shutil.copytree(osp.join(synthetic_root[0], 'v1.0-mini'), osp.join(root, 'v1.0-mini'))
+    bad = osp.join(root, 'v1.0-mini', 'instance.json')
+    with open(bad, 'w') as f:
+        f.write(content)
+    with pytest.raises(ValueError, match=rf"'{re.escape(bad)}' is not a readable nuScenes table: .*{what}"):
+        create_nuscenes_infos(root, 'v1.0-mini')
+    with pytest.raises(SystemExit, match=rf"create_data: '{re.escape(bad)}' is not a readable"):
+        load_tool('create_data').main(['nuscenes', '--root-path', root, '--version', 'v1.0-mini'])

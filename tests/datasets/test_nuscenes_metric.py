@@ -59,3 +59,21 @@ def test_empty_predictions_score_zero_instead_of_crashing(synthetic_root, tmp_pa
     metric.dataset_meta = ds.metainfo
     metric.process({}, preds)
     assert metric.compute_metrics(metric.results)[f'{METRIC_PREFIX}/mAP'] == pytest.approx(1.0)
+
+
+def test_wrong_version_refused_when_the_loop_is_built(synthetic_root):
+    """Issue 10 item 6: a v1.0-mini set under the default metainfo version (v1.0-trainval) is
+    refused when the runner hands the metric its dataset meta (before inference), naming the fix."""
+    import ptqat.plugin  # noqa: F401
+    from ptqat.evaluation.nuscenes_metric import EmptySafeNuScenesMetric
+    root = synthetic_root[0]
+    metric = EmptySafeNuScenesMetric(data_root=root, ann_file=f'{root}/{ANN}', metric='bbox')
+    meta = dict(classes=['car'], version='v1.0-trainval')
+    with pytest.raises(ValueError, match=r"metainfo\.version='v1\.0-trainval' but .*v1\.0-trainval' holds "
+                                         r"no nuScenes tables; the data root holds \['v1\.0-mini'\].*"
+                                         r"val_dataloader\.dataset\.metainfo\.version=v1\.0-mini"):
+        metric.dataset_meta = meta
+    with pytest.raises(ValueError, match=r"metainfo\.version='v1\.0-test'; it evaluates v1\.0-mini or"):
+        metric.dataset_meta = dict(meta, version='v1.0-test')
+    metric.dataset_meta = dict(meta, version='v1.0-mini')
+    assert metric.dataset_meta['version'] == 'v1.0-mini'

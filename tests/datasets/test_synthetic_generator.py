@@ -168,3 +168,101 @@ def test_trainval_names(tmp_path):
     assert set(train) <= set(splits['train']) and set(val) <= set(splits['val'])
     assert all(int(n[-4:]) not in range(161, 177) for n in train + val)
     assert math.isclose(len(train), 12)
+
+
+def _scenes(root: str, version: str = 'v1.0-trainval') -> dict:
+    """Per scene name: (ego translations, boxes as (translation, size, rotation), lidar bytes).
+
+    Ego and boxes are in the global frame, key frames in time order.
+    """
+    def load(table):
+        with open(osp.join(root, version, f'{table}.json')) as f:
+            return json.load(f)
+    samples, sds, poses = load('sample'), load('sample_data'), load('ego_pose')
+    pose = {p['token']: p for p in poses}
+    anns_by_sample = {}
+    for a in load('sample_annotation'):
+        anns_by_sample.setdefault(a['sample_token'], []).append(
+            (a['translation'], a['size'], a['rotation']))
+    lidar = {sd['sample_token']: sd for sd in sds if sd['is_key_frame'] and 'LIDAR_TOP' in sd['filename']}
+    out = {}
+    for scene in load('scene'):
+        mine = sorted((s for s in samples if s['scene_token'] == scene['token']), key=lambda s: s['timestamp'])
+        ego = [pose[lidar[s['token']]['ego_pose_token']]['translation'] for s in mine]
+        boxes = [sorted(anns_by_sample.get(s['token'], [])) for s in mine]
+        with open(osp.join(root, lidar[mine[0]['token']]['filename']), 'rb') as f:
+            points = f.read()
+        out[scene['name']] = dict(ego=ego, boxes=boxes, lidar=points,
+                                  sizes=sorted(tuple(b[1]) for frame in boxes for b in frame))
+    return out
+
+
+def test_scenes_seeded_by_name_no_val_scene_in_another_sets_train(tmp_path):
+    """Issue 10 item 5: sets of different sizes share no content between one's val and the
+    other's train scenes, and a scene of the same name is the same in both (ego path, boxes,
+    lidar bytes), although its position in the list differs."""
+    small = dict(version='v1.0-trainval', samples_per_scene=2, cam_sweeps=0, lidar_sweeps=0,
+                 image_size=(160, 90), lidar_azimuths=64, occupancy=False)
+    sets = {}
+    for key, (n_train, n_val) in dict(a=(2, 1), b=(3, 2)).items():
+        root = str(tmp_path / key)
+        summary = generate_synthetic_nuscenes(
+            root, SyntheticNuScenesConfig(train_scenes=n_train, val_scenes=n_val, **small), progress=False)
+        sets[key] = (summary, _scenes(root))
+    (sum_a, a), (sum_b, b) = sets['a'], sets['b']
+    for val_set, train_set, val_sum, train_sum in ((a, b, sum_a, sum_b), (b, a, sum_b, sum_a)):
+        for v in val_sum['val_scenes']:
+            for t in train_sum['train_scenes']:
+                assert val_set[v]['sizes'] != train_set[t]['sizes'], (v, t)
+                assert not set(map(tuple, val_set[v]['ego'])) & set(map(tuple, train_set[t]['ego'])), (v, t)
+                assert val_set[v]['lidar'] != train_set[t]['lidar'], (v, t)
+    shared = set(a) & set(b)
+    # the first val scene is 3rd in set a and 4th in set b
+    assert shared == set(sum_a['train_scenes']) | set(sum_a['val_scenes'])
+    for name in shared:
+        assert a[name] == b[name], name
+
+
+SCENE_0001_HASH = 7734456190855178757
+
+
+def test_scene_seed_is_stable_and_name_dependent():
+    from ptqat.datasets.synthetic import scene_seed
+    # sha256('scene-0001')[:8] little-endian: the same in every process, unlike Python's salted hash()
+    assert scene_seed(0, 'scene-0001', 'train') == [0, SCENE_0001_HASH]
+    assert scene_seed(0, 'scene-0001', 'train') != scene_seed(0, 'scene-0002', 'train')
+    assert scene_seed(0, 'scene-0001', 'train') != scene_seed(1, 'scene-0001', 'train')
+    with pytest.raises(ValueError, match="split must be train or val, got 'test'"):
+        scene_seed(0, 'scene-0001', 'test')
+
+
+def test_too_many_scenes_names_both_counts():
+    from ptqat.datasets.synthetic import scene_names
+    splits = create_splits_scenes()
+    from ptqat.datasets.synthetic.generator import _CAN_BLACKLIST
+    n_val = len([n for n in splits['val'] if int(n[-4:]) not in _CAN_BLACKLIST])
+    with pytest.raises(ValueError, match=rf'only \d+ train / {n_val} val scene names, asked for 10000 / 3'):
+        scene_names('v1.0-trainval', 10000, 3)
+
+
+def test_val_scene_never_a_train_scene_across_versions(tmp_path, monkeypatch):
+    """nuScenes' mini_train lists two val scenes (scene-0553, scene-0796): generated as a val
+    scene (v1.0-trainval) such a name must not reproduce the train scene (v1.0-mini)."""
+    from ptqat.datasets.synthetic import generator, scene_seed
+    splits = create_splits_scenes()
+    assert set(splits['mini_train']) & set(splits['val']) == {'scene-0553', 'scene-0796'}
+    assert scene_seed(0, 'scene-0553', 'val') != scene_seed(0, 'scene-0553', 'train')
+    assert scene_seed(0, 'scene-0003', 'val') == [0, int.from_bytes(
+        __import__('hashlib').sha256(b'scene-0003').digest()[:8], 'little')]  # other val names: by name
+    small = dict(samples_per_scene=2, cam_sweeps=0, lidar_sweeps=0, image_size=(160, 90),
+                 lidar_azimuths=64, occupancy=False)
+    sets = {}
+    for version, names in (('v1.0-mini', (['scene-0553'], ['scene-0103'])),
+                           ('v1.0-trainval', (['scene-0001'], ['scene-0553']))):
+        # the first names of these splits are others; choose the overlapping one directly
+        monkeypatch.setattr(generator, 'scene_names', lambda *a, names=names: names)
+        root = str(tmp_path / version)
+        generate_synthetic_nuscenes(root, SyntheticNuScenesConfig(version=version, **small), progress=False)
+        sets[version] = _scenes(root, version)
+    mini, trainval = sets['v1.0-mini']['scene-0553'], sets['v1.0-trainval']['scene-0553']
+    assert mini['sizes'] != trainval['sizes'] and mini['lidar'] != trainval['lidar']

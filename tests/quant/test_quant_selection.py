@@ -68,6 +68,7 @@ def test_inf_is_allowed():
     (dict(strategy='random', ratio=0.5, threshold=0.1), r"not a threshold \(got threshold=0.1\)"),
     (dict(strategy='small', threshold=0.01), r'threshold=0.01 selects no layer'),
     (dict(strategy='large', threshold=5.0), r'threshold=5.0 selects no layer'),
+    (dict(strategy='large', threshold=-1.0), r'threshold must be >= 0 \(discrepancies are >= 0\), got -1.0'),
     (dict(strategy='small', ratio=0.05), r'ratio=0.05 of 5 layers selects no layer'),
     (dict(strategy='random', ratio=0.05), r'ratio=0.05 of 5 layers selects no layer'),
 ])

@@ -18,6 +18,26 @@ def test_make_synthetic_nuscenes_cli(tmp_path, capsys):
     assert not osp.exists(osp.join(root, 'gts'))
 
 
+TINY = ['--train-scenes', '1', '--val-scenes', '1', '--samples-per-scene', '2', '--cam-sweeps', '0',
+        '--lidar-sweeps', '0', '--image-size', '160', '90', '--lidar-azimuths', '64', '--no-occupancy']
+
+
+def test_make_synthetic_nuscenes_refuses_existing_tables(tmp_path, capsys):
+    """Issue 10 item 1: a root holding nuScenes tables (here a user's v1.0-trainval, while the
+    tool writes v1.0-mini into the same samples/ and maps/) is refused unless --overwrite."""
+    tables = tmp_path / 'v1.0-trainval'
+    tables.mkdir()
+    (tables / 'scene.json').write_text('["the user\'s own scenes"]')
+    with pytest.raises(SystemExit, match=r"already holds nuScenes tables \(v1\.0-trainval/scene\.json\)"
+                                         r".*make_synthetic_nuscenes\.py --overwrite"):
+        load_tool('make_synthetic_nuscenes').main([str(tmp_path)] + TINY)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['v1.0-trainval']
+    assert (tables / 'scene.json').read_text() == '["the user\'s own scenes"]'
+    load_tool('make_synthetic_nuscenes').main([str(tmp_path), '--overwrite'] + TINY)
+    assert json.loads(capsys.readouterr().out)['samples'] == 4
+    assert osp.isfile(osp.join(tmp_path, 'v1.0-mini', 'scene.json'))
+
+
 def test_make_synthetic_nuscenes_bad_input(tmp_path):
     with pytest.raises(SystemExit, match='v1.0-mini has 8 train and 2 val scenes'):
         load_tool('make_synthetic_nuscenes').main([str(tmp_path), '--train-scenes', '20'])

@@ -152,3 +152,43 @@ def test_dist_test_gloo_two_processes_matches_test_py(config, tmp_path):
     half = load_tool('test').main([config, str(ckpt), '--work-dir', str(tmp_path / 'half'),
                                    '--cfg-options', 'test_dataloader.dataset.n=8'])
     assert half['mae'] != pytest.approx(single['mae'], rel=1e-3)
+
+
+def test_test_tool_missing_checkpoint_first(config, tmp_path):
+    """Issue 10 item 6: a missing checkpoint is named before any set-up (here the config is
+    not even read: a wrong config path would otherwise be reported first)."""
+    with pytest.raises(SystemExit, match=r"checkpoint '.*nope\.pth' not found"):
+        load_tool('test').main(['no_such_config.py', str(tmp_path / 'nope.pth')])
+    with pytest.raises(SystemExit, match=r"checkpoint '.*' is a directory"):
+        load_tool('test').main([config, str(tmp_path)])
+
+
+PTQ_CONFIG = osp.join(ROOT, 'configs', 'ptqat', 'bevdet', 'bevdet-tiny_ptq-w4a8_synth.py')
+
+
+def _built_hook(tool, argv):
+    """The PTQATHook instance of the Runner that ``tools/<tool>.py argv`` sets up (not run)."""
+    mod = load_tool(tool)
+    cfg = mod.load_config(mod.parse_args(argv))
+    runner = mod.build_runner(cfg)
+    return next(h for h in runner.hooks if type(h).__name__ == 'PTQATHook')
+
+
+@pytest.mark.parametrize('tool', ['train', 'test'])
+def test_calib_batches_option_reaches_the_hook(tool, tmp_path):
+    """Issue 10 item 6: ``--cfg-options calib_batches=N`` (the configs' knob) is the hook's."""
+    pre = [] if tool == 'train' else [osp.join(ROOT, 'checkpoints', 'bevdet-tiny_synth_fp16.pth')]
+    argv = [PTQ_CONFIG] + pre + ['--work-dir', str(tmp_path)]
+    assert _built_hook(tool, argv).settings.calib_batches == 8  # the config's value
+    hook = _built_hook(tool, argv + ['--cfg-options', 'calib_batches=3'])
+    assert hook.settings.calib_batches == 3
+
+
+def test_calib_batches_option_misuse(tmp_path):
+    mod = load_tool('train')
+    with pytest.raises(SystemExit, match=r'set the config\'s knob instead, calib_batches=N'):
+        mod.load_config(mod.parse_args([PTQ_CONFIG, '--work-dir', str(tmp_path), '--cfg-options',
+                                        'custom_hooks.0.calib_batches=3']))
+    fp = osp.join(ROOT, 'configs', 'bevdet', 'bevdet-tiny_synth.py')
+    with pytest.raises(SystemExit, match=r'calib_batches=3: this config has no PTQATHook'):
+        mod.load_config(mod.parse_args([fp, '--work-dir', str(tmp_path), '--cfg-options', 'calib_batches=3']))

@@ -32,7 +32,7 @@ import os
 import os.path as osp
 import tempfile
 from contextlib import contextmanager
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -59,6 +59,41 @@ def check_data_root(root: str, version: str) -> None:
         raise FileNotFoundError(
             f'{table_dir!r} lacks the nuScenes tables {missing} (a data root holds '
             f'<root>/<version>/*.json; versions found under {root!r}: {present or "none"})')
+
+
+def load_nuscenes(root: str, version: str):
+    """``nuscenes.NuScenes(version, root)``; a table it cannot read is named in a ValueError.
+
+    The devkit's own errors (a ``JSONDecodeError`` position, a ``KeyError``) do not say which
+    of the 13 files is broken; on failure each table is read again to find it.
+    """
+    from nuscenes import NuScenes
+    try:
+        return NuScenes(version=version, dataroot=root, verbose=False)
+    except Exception as exc:  # noqa: BLE001  (re-raised unchanged unless a table is found bad)
+        bad = _bad_table(osp.join(root, version))
+        if bad is None:
+            raise
+        raise ValueError(f'{bad[0]!r} is not a readable nuScenes table: {bad[1]} '
+                         f'(nuscenes-devkit: {type(exc).__name__}: {exc})') from exc
+
+
+def _bad_table(table_dir: str) -> Optional[Tuple[str, str]]:
+    """(path, what is wrong) of the first table in ``table_dir`` that is not a JSON list of
+    records with a ``token``, or None."""
+    for t in REQUIRED_TABLES:
+        path = osp.join(table_dir, f'{t}.json')
+        try:
+            with open(path) as f:
+                rows = json.load(f)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            return path, f'{type(exc).__name__}: {exc}'
+        if not isinstance(rows, list):
+            return path, f'holds a {type(rows).__name__}, not a list of records'
+        bad = next((i for i, r in enumerate(rows) if not isinstance(r, dict) or 'token' not in r), None)
+        if bad is not None:
+            return path, f'record {bad} is not a dict with a token: {str(rows[bad])[:80]}'
+    return None
 
 
 def check_sensor_files(nusc, root: str, max_report: int = 5) -> None:
@@ -115,12 +150,11 @@ def create_nuscenes_infos(root: str, version: str, out_dir: Optional[str] = None
     Returns:
         Paths of the written info files.
     """
-    from nuscenes import NuScenes
     check_data_root(root, version)
     root = osp.abspath(root)
     out_dir = osp.abspath(out_dir or root)
     os.makedirs(out_dir, exist_ok=True)
-    nusc = NuScenes(version=version, dataroot=root, verbose=False)
+    nusc = load_nuscenes(root, version)
     check_sensor_files(nusc, root)
     converter = load_mmdet3d_tool('nuscenes_converter')
     updater = load_mmdet3d_tool('update_infos_to_v2')
@@ -230,6 +264,10 @@ class _CanBus:
         if not osp.isfile(path):
             logger.warning('no CAN bus pose for %s (%s): can_bus left at zeros', scene_name, path)
             return None
-        with open(path) as f:
-            msgs = sorted(json.load(f), key=lambda m: m['utime'])
+        try:
+            with open(path) as f:
+                msgs = sorted(json.load(f), key=lambda m: m['utime'])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f'{path!r} is not a readable CAN-bus pose file (a JSON list of '
+                             f'messages with utime): {type(exc).__name__}: {exc}') from exc
         return [m['utime'] for m in msgs], msgs

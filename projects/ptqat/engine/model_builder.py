@@ -27,7 +27,7 @@ import torch.nn as nn
 from mmengine.logging import print_log
 
 from mmdet3d.registry import MODELS
-from ptqat.quant import QuantConfig, quantize_model, quantized_layers
+from ptqat.quant import QuantConfig, get_quant_module_class, quantize_model, quantized_layers
 
 __all__ = ['PTQATModel', 'get_quant_config']
 
@@ -49,6 +49,19 @@ def _plain(obj: Any) -> Any:
 def get_quant_config(model: nn.Module) -> Optional[QuantConfig]:
     """The :class:`QuantConfig` a model was built with by ``PTQATModel`` (None otherwise)."""
     return getattr(model, QUANT_CONFIG_ATTR, None)
+
+
+def _no_layer_message(detector: nn.Module, qcfg: QuantConfig) -> str:
+    """Why ``quantize_model`` quantized nothing: the skip patterns (naming them) or the model."""
+    candidates = [n for n, m in detector.named_modules()
+                  if m is not detector and get_quant_module_class(m) is not None]
+    kind = type(detector).__name__
+    if candidates and qcfg.skip:
+        return (f'PTQATModel: quantization.skip={list(qcfg.skip)} excludes every one of the '
+                f'{len(candidates)} quantizable layers of {kind} (e.g. {candidates[:3]}); '
+                'nothing would be quantized. Narrow the skip patterns')
+    return (f'PTQATModel: {kind} has no quantizable layer '
+            '(Conv1d/Conv2d/ConvTranspose2d/Linear/MultiheadAttention/MatMul)')
 
 
 def _skip_init_weights(name: str) -> None:
@@ -86,8 +99,7 @@ def PTQATModel(model: Union[Mapping, nn.Module], quantization: Optional[Mapping]
     except ValueError as exc:
         raise ValueError(f'PTQATModel: cannot quantize {type(detector).__name__}: {exc}') from exc
     if not names:
-        raise ValueError(f'PTQATModel: {type(detector).__name__} has no quantizable layer '
-                         '(Conv1d/Conv2d/ConvTranspose2d/Linear/MultiheadAttention/MatMul)')
+        raise ValueError(_no_layer_message(detector, qcfg))
     object.__setattr__(detector, QUANT_CONFIG_ATTR, qcfg)
     if not isinstance(init_weights, bool):
         raise ValueError(f'PTQATModel: init_weights must be True or False, got {init_weights!r}')

@@ -84,6 +84,9 @@ class PTQATSettings:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real) or math.isnan(v)):
                 raise ValueError(f'PTQAT: {name} must be a number or None, got {v!r}')
+        if self.threshold is not None and self.threshold < 0:
+            raise ValueError(f'PTQAT: threshold must be >= 0 (discrepancies are distances >= 0, so a '
+                             f'negative one selects every layer or none), got {self.threshold!r}')
         if self.ratio is not None and not 0.0 < float(self.ratio) <= 1.0:
             raise ValueError(f'PTQAT: ratio must be in (0, 1], got {self.ratio!r}')
         if self.strategy in ('all', 'none'):

@@ -89,7 +89,7 @@ def select_layers(discrepancy: Dict[str, float], strategy: str = 'small', ratio:
 
     Raises ValueError (naming the offending value) for: an unknown strategy or
     ``ratio_by``; ``ratio_by='params'`` without a ratio or without a count for every layer;
-    an empty or NaN-containing ``discrepancy``; ``ratio`` outside ``(0, 1]``; both or neither of
+    an empty or NaN-containing ``discrepancy``; ``ratio`` outside ``(0, 1]``; a negative ``threshold``; both or neither of
     ``ratio``/``threshold`` for small/large; a threshold for random; ``ratio`` or
     ``threshold`` for all/none; zero layers selected for small/large/random.
     """
@@ -111,6 +111,8 @@ def select_layers(discrepancy: Dict[str, float], strategy: str = 'small', ratio:
             raise ValueError(f'ratio must be in (0, 1], got {ratio!r}')
     if threshold is not None:
         threshold = _check_number(threshold, 'threshold')
+        if threshold < 0:
+            raise ValueError(f'threshold must be >= 0 (discrepancies are >= 0), got {threshold!r}')
     if ratio_by not in RATIO_BY:
         raise ValueError(f'unknown ratio_by {ratio_by!r}; allowed: {", ".join(RATIO_BY)}')
     if ratio_by == 'params' and ratio is None:

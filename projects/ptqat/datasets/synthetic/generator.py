@@ -11,15 +11,19 @@ with the real ``NuScenesMetric`` / ``DetectionEval``::
     <root>/can_bus/<scene>_pose.json
     <root>/gts/<scene>/<sample token>/labels.npz   Occ3D labels
 
-Everything is deterministic given the config (the seed included).
+Everything is deterministic given the config (the seed included). Each scene is seeded by its
+name, not its position, so a scene is the same in every set that holds it and a val scene of one
+set is never a train scene of another (no evaluation leak between sets of different sizes).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -61,7 +65,7 @@ class SyntheticNuScenesConfig:
         lidar_azimuths: rays per beam and revolution (32 beams).
         object_counts: objects per class and scene (``world.DEFAULT_OBJECT_COUNTS`` keys).
         occupancy: write Occ3D labels.
-        seed: everything derives from it.
+        seed: everything derives from it and each scene's name (see ``scene_seed``).
     """
     version: str = 'v1.0-mini'
     train_scenes: int = 8
@@ -115,11 +119,60 @@ def scene_names(version: str, n_train: int, n_val: int) -> Tuple[List[str], List
     def ok(name):
         return int(name[-4:]) not in _CAN_BLACKLIST
 
-    train = [n for n in sorted(splits[train_key]) if ok(n)][:n_train]
-    val = [n for n in sorted(splits[val_key]) if ok(n)][:n_val]
+    train = [n for n in sorted(splits[train_key]) if ok(n)]
+    val = [n for n in sorted(splits[val_key]) if ok(n)]
     if len(train) < n_train or len(val) < n_val:
-        raise ValueError(f'{version} has only {len(train)} train / {len(val)} val scene names')
-    return train, val
+        raise ValueError(f'{version} has only {len(train)} train / {len(val)} val scene names, '
+                         f'asked for {n_train} / {n_val}')
+    return train[:n_train], val[:n_val]
+
+
+@functools.lru_cache(maxsize=1)
+def _train_split_names() -> frozenset:
+    """Names in nuScenes' ``train`` or ``mini_train`` split."""
+    from nuscenes.utils.splits import create_splits_scenes
+    splits = create_splits_scenes()
+    return frozenset(splits['train']) | frozenset(splits['mini_train'])
+
+
+def scene_number(name: str) -> int:
+    """The number of a nuScenes scene name: ``'scene-0061'`` -> 61."""
+    match = re.fullmatch(r'scene-(\d{4})', name)
+    if match is None:
+        raise ValueError(f'scene name {name!r} is not of the form scene-NNNN')
+    return int(match.group(1))
+
+
+def scene_seed(seed: int, name: str, split: str) -> List[int]:
+    """Entropy of a scene's random generator: the config seed and a stable hash of its name.
+
+    Everything random in a scene (road, ego path, objects, sensor noise) derives from it, so a
+    scene is the same in every set that holds it (with the same per-scene settings), whatever its
+    position there, and a val scene never equals a train scene. nuScenes' ``mini_train`` lists
+    two ``val`` scenes (scene-0553, scene-0796): as val scenes these (any name that a train split
+    also lists) are hashed as ``'val/<name>'``, so they differ from the train scenes of that name.
+    ``hashlib`` rather than ``hash()``: Python salts the latter per process.
+    """
+    if split not in ('train', 'val'):
+        raise ValueError(f'split must be train or val, got {split!r}')
+    key = f'val/{name}' if split == 'val' and name in _train_split_names() else name
+    digest = hashlib.sha256(key.encode('utf-8')).digest()
+    return [seed, int.from_bytes(digest[:8], 'little')]
+
+
+def _scene_origin(number: int) -> Tuple[float, float]:
+    """Global (x, y) origin in metres of scene ``number``'s road.
+
+    A scene's location is ``LOCATIONS[number % 4]``; there, ``(number // 4) % 9`` picks one of
+    nine places on a 3 x 3 grid 900 m apart (a road spans at most ~330 m from its origin), so
+    coordinates stay within ~3 km as in nuScenes (float32 pipelines keep mm precision) and up to
+    nine scenes of consecutive numbers per location never overlap on the map. Scenes further
+    apart may share a place: their roads then overlap in the map expansion only (each scene's
+    sensors see its own world).
+    """
+    slot = (number // len(LOCATIONS)) % 9
+    col, row = slot % 3, slot // 3
+    return 600.0 + 900.0 * col, 700.0 + 900.0 * row + 53.0 * col
 
 
 class _Tokens:
@@ -143,16 +196,42 @@ class _Tables:
         return row
 
 
+def existing_tables(root: str) -> List[str]:
+    """Paths (relative to ``root``) of nuScenes tables ``<root>/v1.0-*/*.json`` already there."""
+    if not os.path.isdir(root):
+        return []
+    found = []
+    for d in sorted(os.listdir(root)):
+        table_dir = os.path.join(root, d)
+        if d.startswith('v1.0-') and os.path.isdir(table_dir):
+            found.extend(f'{d}/{f}' for f in sorted(os.listdir(table_dir)) if f.endswith('.json'))
+    return found
+
+
 def generate_synthetic_nuscenes(root: str, config: Optional[SyntheticNuScenesConfig] = None,
-                                progress: bool = True) -> dict:
+                                progress: bool = True, overwrite: bool = False) -> dict:
     """Generate the data set under ``root``.
 
+    Args:
+        overwrite: write even where ``root`` already holds nuScenes tables (``v1.0-*/*.json``,
+            of any version: the sensor files and maps share the root). The tables of
+            ``config.version`` are replaced; other files of the old set stay.
     Returns:
         A summary: version, scene names per split, numbers of samples, sample_data,
         annotations and instances, and annotations per detection class.
+    Raises:
+        ValueError: a bad config. FileExistsError: ``root`` holds tables and not ``overwrite``.
     """
     cfg = config or SyntheticNuScenesConfig()
     cfg.validate()
+    tables_there = existing_tables(root)
+    if tables_there and not overwrite:
+        shown = ', '.join(tables_there[:3]) + (' ...' if len(tables_there) > 3 else '')
+        raise FileExistsError(
+            f'{root!r} already holds nuScenes tables ({shown}); generating there would overwrite '
+            'them and mix synthetic files into its samples/, sweeps/ and maps/. Choose a new or '
+            'empty folder, or pass overwrite=True (make_synthetic_nuscenes.py --overwrite) to '
+            'replace them')
     tok = _Tokens(cfg.seed)
     tables = _Tables()
     _static_tables(tables, tok)
@@ -162,18 +241,18 @@ def generate_synthetic_nuscenes(root: str, config: Optional[SyntheticNuScenesCon
         for ch in CAMERAS + (LIDAR,):
             os.makedirs(os.path.join(root, sub, ch), exist_ok=True)
     layouts: Dict[str, List[RoadLayout]] = {loc: [] for loc in LOCATIONS}
-    names = train + val
+    names = [(n, 'train') for n in train] + [(n, 'val') for n in val]
     bar = _progress(len(names), progress)
-    for i, name in enumerate(names):
-        location = LOCATIONS[i % len(LOCATIONS)]
-        rng = np.random.default_rng([cfg.seed, i])
-        slot = len(layouts[location])
-        layout = RoadLayout(origin=(600.0 + 900.0 * slot, 700.0 + 53.0 * slot),
+    for name, split in names:
+        number = scene_number(name)
+        location = LOCATIONS[number % len(LOCATIONS)]
+        rng = np.random.default_rng(scene_seed(cfg.seed, name, split))
+        layout = RoadLayout(origin=_scene_origin(number),
                             heading=float(rng.uniform(-math.pi, math.pi)),
                             u_range=(-150.0, 300.0), cross_u=float(rng.uniform(25, 70)),
                             carpark_u=float(rng.uniform(-60, -10)))
         layouts[location].append(layout)
-        _SceneWriter(root, cfg, tok, tables, name, i, location, layout, rng).write()
+        _SceneWriter(root, cfg, tok, tables, name, number, location, layout, rng).write()
         bar(name)
     for t in tables.names:
         if t != 'map':
@@ -223,12 +302,13 @@ def _visibility(num_pts: int) -> str:
 class _SceneWriter:
     """Simulates one scene and appends its rows; writes its sensor files."""
 
-    def __init__(self, root, cfg, tok, tables, name, index, location, layout, rng):
+    def __init__(self, root, cfg, tok, tables, name, number, location, layout, rng):
         self.root, self.cfg, self.tok, self.t = root, cfg, tok, tables
-        self.name, self.index, self.location = name, index, location
+        self.name, self.number, self.location = name, number, location
         self.rng = rng
-        self.t0_us = 1_533_000_000_000_000 + index * 100_000_000
-        self.logfile = f'n{15 + index % 3:03d}-2018-08-{1 + index % 28:02d}-10-00-{index % 60:02d}+0800'
+        # start time and log name from the scene number: the same in every set holding the scene
+        self.t0_us = 1_533_000_000_000_000 + number * 100_000_000
+        self.logfile = f'n{15 + number % 3:03d}-2018-08-{1 + number % 28:02d}-10-00-{number % 60:02d}+0800'
         n = cfg.samples_per_scene
         duration = (n - 1) * KEYFRAME_INTERVAL_US / 1e6
         speed = float(rng.choice([0.0, rng.uniform(2.0, 9.0)], p=[0.15, 0.85]))
