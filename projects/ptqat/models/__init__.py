@@ -6,3 +6,4 @@ registries (configs: ``custom_imports = dict(imports=['ptqat.models'])``).
 from . import bevdet  # noqa: F401
 from .bevdet import *  # noqa: F401,F403
 from .bevdepth4d import *  # noqa: F401,F403
+from .dense_heads import *  # noqa: F401,F403
