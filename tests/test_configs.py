@@ -14,7 +14,8 @@ CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), r
 @pytest.mark.parametrize('path', CONFIGS, ids=[osp.relpath(p, ROOT) for p in CONFIGS])
 def test_config_parses(path):
     cfg = Config.fromfile(path)
-    assert cfg.model.type in ('BEVDet', 'BEVDepth4D', 'BEVFormer', 'SparseBEV', 'PTQATModel')
+    assert cfg.model.type in ('BEVDet', 'BEVDepth4D', 'BEVFormer', 'SparseBEV', 'PTQATModel', 'BEVDetOCC',
+                              'BEVDepth4DOCC', 'BEVDetSeg')
     assert 'ptqat.plugin' in cfg.custom_imports.imports
 
 
@@ -125,3 +126,23 @@ def test_weight_decay_never_changes_a_step_size(config):
                for g in step_groups)
     weight = dict(model.named_parameters())['img_backbone.conv1.weight']
     assert any(id(weight) == id(p) and g['weight_decay'] > 0 for g in groups for p in g['params'])
+
+
+@pytest.mark.parametrize('arch, fp_type, head_out', [
+    ('bevdet-occ', 'BEVDetOCC', ['occ_head.predicter.2']),
+    ('bevdepth4d-occ', 'BEVDepth4DOCC', ['occ_head.predicter.2']),
+    ('bevdet-seg', 'BEVDetSeg', ['map_head.classifier.6'])])
+@pytest.mark.parametrize('variant, strategy', [
+    ('ptq-w4a8', 'none'), ('qat-w4a8', 'all'), ('ptqat-w4a8', 'small'),
+    ('ptqat-large-w4a8', 'large')])
+def test_dense_task_ptqat_configs_build(arch, fp_type, head_out, variant, strategy):
+    cfg, layers = _build(osp.join(ROOT, 'configs', 'ptqat', arch, f'{arch}-tiny_{variant}_synth.py'))
+    assert cfg.model.model.type == fp_type
+    assert cfg.custom_hooks[0]['strategy'] == strategy
+    eight = sorted(n for n, m in layers.items() if m.weight_quantizer.bits == 8)
+    assert eight == ['img_backbone.conv1'] + head_out
+    head = 'occ_head' if 'occ' in arch else 'map_head'
+    assert any(n.startswith(head + '.') for n in layers if n not in head_out)  # head quantized at 4 bits
+    assert cfg.val_evaluator.type == ('Occ3DMetric' if 'occ' in arch else 'BEVMapSegMetric')
+    r50 = Config.fromfile(osp.join(ROOT, 'configs', 'ptqat', arch, f'{arch}-r50_{variant}_nus.py'))
+    assert r50.model.model.type == fp_type and r50.custom_hooks[0]['strategy'] == strategy

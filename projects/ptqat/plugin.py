@@ -8,5 +8,6 @@ import ptqat.datasets.bevformer_nuscenes  # noqa: F401
 import ptqat.datasets.sequential_nuscenes  # noqa: F401
 import ptqat.datasets.transforms  # noqa: F401
 import ptqat.engine  # noqa: F401
+import ptqat.evaluation  # noqa: F401  (Occ3DMetric, BEVMapSegMetric)
 import ptqat.evaluation.nuscenes_metric  # noqa: F401
 import ptqat.models  # noqa: F401

@@ -9,3 +9,4 @@ from .bevdepth4d import *  # noqa: F401,F403
 from .detr3d import *  # noqa: F401,F403
 from .bevformer import *  # noqa: F401,F403
 from .sparsebev import *  # noqa: F401,F403
+from .dense_heads import *  # noqa: F401,F403

@@ -27,6 +27,14 @@ TARGET_INPUT_KEYS = {
     'gt_depth': '(N, H, W) metres, 0 = no LiDAR point (PointToMultiViewDepth)',
 }
 
+#: dense label targets packed into ``inputs`` with their integer / bool dtype kept
+DENSE_TARGET_KEYS = {
+    'voxel_semantics': '(X, Y, Z) uint8 Occ3D labels 0..17, BEV frame (LoadOccGTFromFile)',
+    'mask_camera': '(X, Y, Z) bool camera visibility',
+    'mask_lidar': '(X, Y, Z) bool LiDAR visibility',
+    'gt_masks_bev': '(C, Y, X) uint8 0/1 BEV map masks (LoadBEVSegmentation)',
+}
+
 DEFAULT_KEYS = ('img', 'sensor2egos', 'ego2globals', 'sensor2keyegos', 'intrins', 'post_rots',
                 'post_trans', 'bda', 'gt_depth', 'gt_bboxes_3d', 'gt_labels_3d')
 DEFAULT_META_KEYS = ('sample_idx', 'token', 'lidar2keyego', 'timestamp', 'scene_token',
@@ -57,7 +65,9 @@ class PackBEVDetInputs(Pack3DDetInputs):
     * camera tensors (float32): ``sensor2egos``/``ego2globals``/``sensor2keyegos``
       ``(N, 4, 4)``, ``intrins``/``post_rots`` ``(N, 3, 3)``, ``post_trans`` ``(N, 3)``,
       ``bda`` ``(4, 4)``;
-    * ``gt_depth`` float32 ``(N, H, W)`` when the pipeline made it (BEVDepth).
+    * ``gt_depth`` float32 ``(N, H, W)`` when the pipeline made it (BEVDepth);
+    * dense labels with their dtype (:data:`DENSE_TARGET_KEYS`): ``voxel_semantics``,
+      ``mask_camera``, ``mask_lidar`` (occupancy), ``gt_masks_bev`` (map segmentation).
 
     ``data_samples``: ``Det3DDataSample`` with ``gt_instances_3d.bboxes_3d`` (BEV frame) and
     ``.labels_3d`` when present, and the ``meta_keys`` found in the results as metainfo
@@ -69,7 +79,8 @@ class PackBEVDetInputs(Pack3DDetInputs):
         meta_keys (sequence[str]): Keys copied into the metainfo.
     """
 
-    INPUTS_KEYS = ['points', 'img'] + list(CAMERA_INPUT_KEYS) + list(TARGET_INPUT_KEYS)
+    INPUTS_KEYS = (['points', 'img'] + list(CAMERA_INPUT_KEYS) + list(TARGET_INPUT_KEYS)
+                   + list(DENSE_TARGET_KEYS))
 
     def __init__(self, keys: Sequence[str] = DEFAULT_KEYS,
                  meta_keys: Sequence[str] = DEFAULT_META_KEYS):
@@ -84,6 +95,9 @@ class PackBEVDetInputs(Pack3DDetInputs):
             if key in self.keys and key in rest:
                 value = rest.pop(key)
                 inputs[key] = torch.as_tensor(np.asarray(value), dtype=torch.float32)
+        for key in DENSE_TARGET_KEYS:
+            if key in self.keys and key in rest:
+                inputs[key] = torch.from_numpy(np.ascontiguousarray(rest.pop(key)))
         packed = super().pack_single_results(rest)
         packed['inputs'].update(inputs)
         return packed

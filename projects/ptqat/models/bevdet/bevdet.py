@@ -135,7 +135,8 @@ class BEVDet(Base3DDetector):
     Args:
         img_backbone, img_neck, img_view_transformer,
         img_bev_encoder_backbone, img_bev_encoder_neck, pts_bbox_head
-            (dict): Configs of the sub-modules.
+            (dict): Configs of the sub-modules (``pts_bbox_head`` may be None
+            in the dense-task subclasses, ``ptqat.models.dense_heads``).
         train_cfg, test_cfg (dict, optional): ``dict(pts=...)`` (upstream
             layout) or the head's config directly; given to the head.
         key_cam (int): See above. Defaults to 0.
@@ -149,7 +150,7 @@ class BEVDet(Base3DDetector):
                  img_view_transformer: dict,
                  img_bev_encoder_backbone: dict,
                  img_bev_encoder_neck: dict,
-                 pts_bbox_head: dict,
+                 pts_bbox_head: Optional[dict],
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  key_cam: int = 0,
@@ -162,11 +163,11 @@ class BEVDet(Base3DDetector):
         self.img_view_transformer = MODELS.build(img_view_transformer)
         self.img_bev_encoder_backbone = MODELS.build(img_bev_encoder_backbone)
         self.img_bev_encoder_neck = MODELS.build(img_bev_encoder_neck)
-        pts_train_cfg = self._pts_cfg(train_cfg)
-        pts_test_cfg = self._pts_cfg(test_cfg)
-        head_cfg = dict(pts_bbox_head)
-        head_cfg.update(train_cfg=pts_train_cfg, test_cfg=pts_test_cfg)
-        self.pts_bbox_head = MODELS.build(head_cfg)
+        self.pts_bbox_head = None  # None: no detection head (occupancy / map-only models)
+        if pts_bbox_head is not None:
+            head_cfg = dict(pts_bbox_head)
+            head_cfg.update(train_cfg=self._pts_cfg(train_cfg), test_cfg=self._pts_cfg(test_cfg))
+            self.pts_bbox_head = MODELS.build(head_cfg)
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
         self.key_cam = key_cam

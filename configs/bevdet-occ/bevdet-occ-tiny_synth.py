@@ -1,0 +1,52 @@
+# BEVDet-occ-tiny on the synthetic nuScenes set (CPU): the BEVDet-tiny config (same data, model
+# widths, recipe, LiDAR depth loss) with the Occ3D task: a 32x32 BEV grid of 2.5 m over +-40 m
+# (one z bin), FlashOcc's channel-to-height head (32 -> 32, MLP to 16 x 18) after a bilinear
+# resample to the 200x200 Occ3D grid, camera-masked CE, flips-only BEV augmentation, Occ3DMetric.
+#
+# Data: as configs/bevdet/bevdet-tiny_synth.py but WITH the Occ3D labels (drop --no-occupancy):
+#   python tools/make_synthetic_nuscenes.py data/nuscenes_synth --version v1.0-trainval \
+#       --train-scenes 24 --val-scenes 4 --samples-per-scene 10 --cam-sweeps 0 --lidar-sweeps 0
+#   python tools/create_data.py nuscenes --root-path data/nuscenes_synth --version v1.0-trainval
+# Train / test:
+#   nice -n 10 python tools/train.py configs/bevdet-occ/bevdet-occ-tiny_synth.py
+#   python tools/test.py configs/bevdet-occ/bevdet-occ-tiny_synth.py CKPT       # -> occ/mIoU
+# Initialised from the BEVDet-tiny detection weights (load_from, inherited) as FlashOcc starts
+# from BEVDet's; the detection head's keys are unused.
+_base_ = ['../bevdet/bevdet-tiny_synth.py']
+
+occ_grid_config = {
+    'x': [-40.0, 40.0, 2.5],
+    'y': [-40.0, 40.0, 2.5],
+    'z': [-1.0, 5.4, 6.4],
+    'depth': [1.0, 45.0, 2.0],
+}
+model = dict(
+    type='BEVDetOCC',
+    img_view_transformer=dict(grid_config=occ_grid_config),
+    pts_bbox_head=None,
+    occ_head=dict(type='BEVOCCHead2D', in_dim=32, out_dim=32, Dz=16, num_classes=18,
+                  input_bounds=[occ_grid_config['x'], occ_grid_config['y']],
+                  loss_occ=dict(type='mmdet.CrossEntropyLoss', use_sigmoid=False,
+                                ignore_index=255, loss_weight=1.0)),
+    train_cfg=None,
+    test_cfg=None)
+
+occ_bda_aug_conf = dict(rot_lim=(0.0, 0.0), scale_lim=(1.0, 1.0), flip_dx_ratio=0.5,
+                        flip_dy_ratio=0.5)
+_box_only = ('LoadAnnotations3D', 'ObjectRangeFilter', 'ObjectNameFilter')
+train_pipeline = [t for t in _base_.train_pipeline if t['type'] not in _box_only]
+assert [t['type'] for t in train_pipeline] == [
+    'PrepareImageInputs', 'LoadPointsFromFile', 'PointToMultiViewDepth', 'LidarToKeyEgo',
+    'BEVAug', 'PackBEVDetInputs']
+train_pipeline[2].update(grid_config=occ_grid_config)
+train_pipeline[4].update(bda_aug_conf=occ_bda_aug_conf, is_train=True)
+train_pipeline[5:5] = [dict(type='LoadOccGTFromFile', data_root=_base_.data_root)]
+train_pipeline[-1].update(keys=_base_.camera_keys + ['gt_depth', 'voxel_semantics', 'mask_camera'])
+test_pipeline = _base_.test_pipeline
+test_pipeline[-1:-1] = [dict(type='LoadOccGTFromFile', data_root=_base_.data_root)]
+
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline, filter_empty_gt=False))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(_delete_=True, type='Occ3DMetric')
+test_evaluator = val_evaluator

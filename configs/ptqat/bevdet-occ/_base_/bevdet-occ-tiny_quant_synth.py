@@ -1,0 +1,25 @@
+# BEVDet-occ-tiny W4A8, quantized: the shared part of the ptq / qat / ptqat / ptqat-large
+# configs (each adds one hook piece from configs/ptqat/_base_/). The first conv and the
+# head's output layer stay at 8 bits, as for the detection models.
+_base_ = ['../../../bevdet-occ/bevdet-occ-tiny_synth.py', '../../_base_/w4a8.py']
+
+dense_8bit_layers = {
+    r'^img_backbone\.conv1$': dict(w_bits=8),
+    r'^occ_head\.predicter\.2$': dict(w_bits=8),
+}
+model = dict(
+    _delete_=True, type='PTQATModel', model=_base_.model,
+    quantization=dict(_base_.quantization, overrides=dense_8bit_layers))
+load_from = 'work_dirs/bevdet-occ-tiny_synth/epoch_30.pth'  # the FP model to quantize (train it with the FP config)
+
+finetune_epochs = 2
+optim_wrapper = dict(optimizer=dict(lr=4e-4))
+param_scheduler = [
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=finetune_epochs,
+         T_max=finetune_epochs, eta_min_ratio=1e-2, convert_to_iter_based=True)
+]
+train_cfg = dict(max_epochs=finetune_epochs, val_interval=finetune_epochs)
+default_hooks = dict(checkpoint=dict(interval=finetune_epochs, max_keep_ckpts=1))
+resource_hook = dict(type='ResourceUsageHook')
+calib_batches = 8  # calibration / discrepancy batches
+randomness = dict(seed=0)  # the same calibration batches (and selection) on every run
