@@ -146,3 +146,16 @@ def test_dense_task_ptqat_configs_build(arch, fp_type, head_out, variant, strate
     assert cfg.val_evaluator.type == ('Occ3DMetric' if 'occ' in arch else 'BEVMapSegMetric')
     r50 = Config.fromfile(osp.join(ROOT, 'configs', 'ptqat', arch, f'{arch}-r50_{variant}_nus.py'))
     assert r50.model.model.type == fp_type and r50.custom_hooks[0]['strategy'] == strategy
+
+
+QUANT_CONFIGS = [p for p in CONFIGS if f'{osp.sep}ptqat{osp.sep}' in p and f'{osp.sep}_base_{osp.sep}' not in p]
+
+
+@pytest.mark.parametrize('path', QUANT_CONFIGS, ids=[osp.relpath(p, ROOT) for p in QUANT_CONFIGS])
+def test_every_quantized_config_keeps_step_sizes_out_of_weight_decay(path):
+    """Every PTQ / QAT / PTQAT config, of every model and task, puts the LSQ step sizes in their own
+    parameter groups without weight decay (configs/ptqat/_base_/lsq_optim.py)."""
+    cfg = Config.fromfile(path)
+    assert cfg.model.type == 'PTQATModel'
+    keys = cfg.optim_wrapper.get('paramwise_cfg', {}).get('custom_keys', {})
+    assert keys.get('.step_size', {}).get('decay_mult') == 0.0, path

@@ -1,7 +1,7 @@
 # BEVDet-seg-tiny W4A8, quantized: the shared part of the ptq / qat / ptqat / ptqat-large
 # configs (each adds one hook piece from configs/ptqat/_base_/). The first conv and the
 # head's output layer stay at 8 bits, as for the detection models.
-_base_ = ['../../../bevdet-seg/bevdet-seg-tiny_synth.py', '../../_base_/w4a8.py']
+_base_ = ['../../../bevdet-seg/bevdet-seg-tiny_synth.py', '../../_base_/w4a8.py', '../../_base_/lsq_optim.py']
 
 dense_8bit_layers = {
     r'^img_backbone\.conv1$': dict(w_bits=8),
@@ -13,7 +13,7 @@ model = dict(
 load_from = 'work_dirs/bevdet-seg-tiny_synth/epoch_30.pth'  # the FP model to quantize (train it with the FP config)
 
 finetune_epochs = 2
-optim_wrapper = dict(optimizer=dict(lr=4e-4))
+optim_wrapper = dict(optimizer=dict(lr=4e-4), paramwise_cfg=_base_.lsq_paramwise_cfg)  # step sizes: no decay
 param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=finetune_epochs,
          T_max=finetune_epochs, eta_min_ratio=1e-2, convert_to_iter_based=True)

@@ -1,7 +1,7 @@
 # BEVFormer-tiny-synth on synthetic nuScenes, quantized: the shared part of the ptq / qat /
 # ptqat / ptqat-large configs (each adds one hook piece from configs/ptqat/_base_/).
 # W4A8; the layers of bevformer_8bit_layers.py stay at 8-bit weights.
-_base_ = ['../../../bevformer/bevformer-tiny_synth.py', '../../_base_/w4a8.py',
+_base_ = ['../../../bevformer/bevformer-tiny_synth.py', '../../_base_/w4a8.py', '../../_base_/lsq_optim.py',
           './bevformer_8bit_layers.py']
 
 model = dict(
@@ -11,7 +11,7 @@ load_from = 'checkpoints/bevformer-tiny_synth_fp16.pth'  # the committed FP mode
 
 # fine-tuning: 2 epochs at a tenth of the FP learning rate
 finetune_epochs = 2
-optim_wrapper = dict(optimizer=dict(lr=2e-4))
+optim_wrapper = dict(optimizer=dict(lr=2e-4), paramwise_cfg=_base_.lsq_paramwise_cfg)  # step sizes: no decay
 param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=finetune_epochs,
          T_max=finetune_epochs, eta_min_ratio=1e-2, convert_to_iter_based=True)

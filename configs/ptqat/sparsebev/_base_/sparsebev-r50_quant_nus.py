@@ -5,7 +5,7 @@
 # its quantizers are calibrated on, and its discrepancy averaged over, all six calls, and
 # the PTQAT selection decides once for all stages (see ptqat.models.sparsebev).
 _base_ = [
-    '../../../sparsebev/sparsebev-r50_nuimg_704x256_nus.py', '../../_base_/w4a8.py',
+    '../../../sparsebev/sparsebev-r50_nuimg_704x256_nus.py', '../../_base_/w4a8.py', '../../_base_/lsq_optim.py',
     './sparsebev_8bit_layers.py'
 ]
 
@@ -16,7 +16,7 @@ load_from = 'work_dirs/sparsebev-r50_nuimg_704x256_nus/epoch_24.pth'  # the FP m
 
 # fine-tuning: 4 epochs at a tenth of the FP learning rate (a starting point, not tuned)
 finetune_epochs = 4
-optim_wrapper = dict(optimizer=dict(lr=2e-5))
+optim_wrapper = dict(optimizer=dict(lr=2e-5), paramwise_cfg=_base_.lsq_paramwise_cfg)  # step sizes: no decay
 param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=finetune_epochs,
          T_max=finetune_epochs, eta_min_ratio=1e-2, convert_to_iter_based=True)

@@ -2,7 +2,7 @@
 # ptqat-large configs (see sparsebev-r50_quant_nus.py for what is quantized and how the
 # weight-shared decoder layer is handled).
 _base_ = [
-    '../../../sparsebev/sparsebev-tiny_synth.py', '../../_base_/w4a8.py',
+    '../../../sparsebev/sparsebev-tiny_synth.py', '../../_base_/w4a8.py', '../../_base_/lsq_optim.py',
     './sparsebev_8bit_layers.py'
 ]
 
@@ -13,7 +13,7 @@ load_from = 'work_dirs/sparsebev-tiny_synth/epoch_20.pth'  # the FP model (see i
 
 # fine-tuning: 2 epochs at a tenth of the FP learning rate
 finetune_epochs = 2
-optim_wrapper = dict(optimizer=dict(lr=2e-4))
+optim_wrapper = dict(optimizer=dict(lr=2e-4), paramwise_cfg=_base_.lsq_paramwise_cfg)  # step sizes: no decay
 param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=finetune_epochs,
          T_max=finetune_epochs, eta_min_ratio=1e-2, convert_to_iter_based=True)
