@@ -59,7 +59,14 @@ def lsq_grad_scale(numel: int, step_numel: int, qp: int) -> float:
 def _quantize(x: Tensor, s: Tensor, qn: int, qp: int) -> Tuple[Tensor, Tensor]:
     """``(v, y)``: ``v = x / s`` and ``y = round(clamp(v)) * s`` in ``x.dtype``."""
     v = x / s
-    return v, (torch.clamp(v, -qn, qp).round() * s).to(x.dtype)
+    return v, (torch.clamp(v, -qn, qp).round_() * s).to(x.dtype)
+
+
+def _quantize_code(x: Tensor, s: Tensor, qn: int, qp: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """``(v, c, y)``: ``v = x / s``, the float code ``c = round(clamp(v))``, ``y = c * s`` (x.dtype)."""
+    v = x / s
+    c = torch.clamp(v, -qn, qp).round_()
+    return v, c, (c * s).to(x.dtype)
 
 
 def _inside(v: Tensor, qn: int, qp: int) -> Tensor:
@@ -67,15 +74,24 @@ def _inside(v: Tensor, qn: int, qp: int) -> Tensor:
     return ~((v <= -qn) | (v >= qp))
 
 
-def _grad_step(grad: Tensor, v: Tensor, s: Tensor, qn: int, qp: int, g: float) -> Tensor:
-    """LSQ gradient of the (broadcast) step ``s`` given the output gradient ``grad``."""
-    below = v <= -qn
-    inside = ~(below | (v >= qp))
-    ds = torch.where(inside, v.round() - v, torch.where(below, float(-qn), float(qp)).to(v.dtype))
-    gs = grad.to(ds.dtype) * ds
-    dims = [d for d in range(gs.dim()) if s.dim() != gs.dim() or s.shape[d] == 1]
-    gs = gs.sum(dim=dims, keepdim=True) if dims else gs
-    return (gs * g).reshape(s.shape).to(s.dtype)
+def _lsq_backward(grad: Tensor, v: Tensor, c: Tensor, s: Tensor, qn: int, qp: int, g: float,
+                  need_x: bool, need_s: bool, x_dtype: torch.dtype):
+    """``(grad_x, grad_s)`` of ``y = c * s`` given ``v = x / s`` and ``c = round(clamp(v))``.
+
+    ``d y / d s`` is ``round(v) - v`` inside the grid and the clamped bound (``-Qn``/``Qp``)
+    outside, i.e. ``c - v`` inside and ``c`` outside -- the same numbers as the LSQ function.
+    """
+    inside = _inside(v, qn, qp)
+    grad_x = grad_s = None
+    if need_s:
+        ds = torch.where(inside, c - v, c)
+        gs = grad.to(ds.dtype) * ds
+        dims = [d for d in range(gs.dim()) if s.dim() != gs.dim() or s.shape[d] == 1]
+        gs = gs.sum(dim=dims, keepdim=True) if dims else gs
+        grad_s = (gs * g).reshape(s.shape).to(s.dtype)
+    if need_x:
+        grad_x = (grad * inside).to(x_dtype)
+    return grad_x, grad_s
 
 
 def _code_dtype(qn: int, qp: int) -> torch.dtype:
@@ -108,17 +124,15 @@ class LeanLSQ(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
         qn, qp = ctx.qn, ctx.qp
-        grad_x = grad_s = None
         if ctx.needs_input_grad[1]:
             x, s = ctx.saved_tensors
             v = x / s
-            grad_s = _grad_step(grad, v, s, qn, qp, ctx.g)
-            mask = _inside(v, qn, qp)
-        else:
-            (mask,) = ctx.saved_tensors
-        if ctx.needs_input_grad[0]:
-            grad_x = (grad * mask).to(ctx.x_dtype)
-        return grad_x, grad_s, None, None, None
+            c = torch.clamp(v, -qn, qp).round_()
+            grad_x, grad_s = _lsq_backward(grad, v, c, s, qn, qp, ctx.g, ctx.needs_input_grad[0], True, ctx.x_dtype)
+            return grad_x, grad_s, None, None, None
+        (mask,) = ctx.saved_tensors
+        grad_x = (grad * mask).to(ctx.x_dtype) if ctx.needs_input_grad[0] else None
+        return grad_x, None, None, None, None
 
 
 # ---------------------------------------------------------------------------- fused layer
@@ -188,10 +202,10 @@ class QuantLayerFunction(torch.autograd.Function):
     def forward(ctx, x: Tensor, w: Tensor, b: Optional[Tensor], sx: Optional[Tensor], sw: Optional[Tensor],
                 op: LayerOp, qx: Optional[QSpec], qw: Optional[QSpec]) -> Tensor:  # type: ignore[override]
         nx, nw, nb, nsx, nsw = ctx.needs_input_grad[:5]
-        vx = None
+        vx = cx = None
         xq = x
         if sx is not None:
-            vx, xq = _quantize(x, sx, qx.qn, qx.qp)
+            vx, cx, xq = _quantize_code(x, sx, qx.qn, qx.qp)
         wq = w if sw is None else _quantize(w, sw, qw.qn, qw.qp)[1]
         out = _op_forward(op, xq, wq, b)
         need_gxq = nx or nsx
@@ -205,7 +219,7 @@ class QuantLayerFunction(torch.autograd.Function):
             x_saved = x
         else:
             if need_gwq:
-                code = torch.clamp(vx, -qx.qn, qx.qp).round().to(_code_dtype(qx.qn, qx.qp))
+                code = cx.to(_code_dtype(qx.qn, qx.qp))
             if nx:
                 mask = _inside(vx, qx.qn, qx.qp)
         w_saved = w if (need_gxq or nsw or nw) else None
@@ -219,36 +233,32 @@ class QuantLayerFunction(torch.autograd.Function):
         op, qx, qw = ctx.op, ctx.qx, ctx.qw
         need_gxq, need_gwq = nx or nsx, nw or nsw
         # recompute the quantized operands
-        vx = xq = None
+        vx = cx = xq = None
         if need_gwq or nsx:
             if sx is None:
                 xq = x
             elif x is not None:
-                vx, xq = _quantize(x, sx, qx.qn, qx.qp)
+                vx, cx, xq = _quantize_code(x, sx, qx.qn, qx.qp)
             else:
                 xq = (code.to(torch.float32) * sx).to(ctx.x_dtype)
-        vw = wq = None
+        vw = cw = wq = None
         if w is not None:
             if sw is None:
                 wq = w
             else:
-                vw, wq = _quantize(w, sw, qw.qn, qw.qp)
+                vw, cw, wq = _quantize_code(w, sw, qw.qn, qw.qp)
         gxq, gwq, gb = _op_backward(op, grad, ctx.x_shape, xq if need_gwq else None, wq, ctx.has_bias,
                                     (need_gxq, need_gwq, nb))
+        del xq
         grad_x = grad_w = grad_sx = grad_sw = None
         if sx is None:
             grad_x = gxq if nx else None
-        else:
-            if nsx:
-                grad_sx = _grad_step(gxq, vx, sx, qx.qn, qx.qp, qx.g)
-                mask = _inside(vx, qx.qn, qx.qp) if nx else None
-            if nx:
-                grad_x = (gxq * mask).to(ctx.x_dtype)
+        elif nsx:
+            grad_x, grad_sx = _lsq_backward(gxq, vx, cx, sx, qx.qn, qx.qp, qx.g, nx, True, ctx.x_dtype)
+        elif nx:
+            grad_x = (gxq * mask).to(ctx.x_dtype)
         if sw is None:
             grad_w = gwq if nw else None
-        else:
-            if nsw:
-                grad_sw = _grad_step(gwq, vw, sw, qw.qn, qw.qp, qw.g)
-            if nw:
-                grad_w = (gwq * _inside(vw, qw.qn, qw.qp)).to(w.dtype)
+        elif need_gwq:
+            grad_w, grad_sw = _lsq_backward(gwq, vw, cw, sw, qw.qn, qw.qp, qw.g, nw, nsw, w.dtype)
         return grad_x, grad_w, gb if nb else None, grad_sx, grad_sw, None, None, None
