@@ -42,8 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -60,8 +59,7 @@ def log(msg: str) -> None:
 
 
 # --------------------------------------------------------------------------- task
-@dataclass
-class Task:
+class Task(NamedTuple):
     """What the benchmark needs from a model family.
 
     ``build_fp()`` -> float model with its weights; ``build_quant()`` -> quantized model with
@@ -244,7 +242,7 @@ def fake_quant_overhead(device: torch.device, shape: Sequence[int] = (1, 64, 32,
                 out.append(time.perf_counter() - t0)
         return statistics.median(out)
 
-    scale, zp = float(q.effective_step_size()), 0
+    scale, zp = q.effective_step_size().item(), 0
     torch_fn = timed(lambda xx: torch.fake_quantize_per_tensor_affine(xx, scale, zp, -128, 127))
     lean = timed(q)
     with lean_disabled():
@@ -312,6 +310,11 @@ def to_markdown(result: Dict[str, Any]) -> str:
                       f"{1e6 * o['torch_fused_s']:.0f} us, LSQ lean {1e6 * o['lsq_lean_s']:.0f} us "
                       f"({o['lean_over_torch']:.2f}x), LSQ plain {1e6 * o['lsq_plain_s']:.0f} us "
                       f"({o['plain_over_torch']:.2f}x)."]
+        small = o.get('small')
+        if small:
+            lines[-1] += (f" Per-call overhead on a small {tuple(small['shape'])} tensor: torch "
+                          f"{1e6 * small['torch_fused_s']:.0f} us, LSQ lean {1e6 * small['lsq_lean_s']:.0f} us "
+                          f"({small['lean_over_torch']:.2f}x), plain {1e6 * small['lsq_plain_s']:.0f} us.")
     if result.get('targets'):
         lines += ['', '| target | measured | limit | met |', '|---|---:|---:|:---:|']
         lines += [f"| {t['target']} | {t['value']} | {t['limit']} | {'yes' if t['met'] else 'NO'} |"
@@ -356,7 +359,7 @@ def write_outputs(result: Dict[str, Any], prefix: str) -> List[str]:
 
 def run_benchmark(task: Task, variants: Sequence[str], steps: int, calib_batches: int, *,
                   worker: Optional[Callable[[str, str], Dict[str, Any]]] = None, large_model: bool = False,
-                  setup: str = '') -> Dict[str, Any]:
+                  setup: str = '', overhead_calls: int = 50) -> Dict[str, Any]:
     """Calibrate/select once, then measure every variant (in ``worker(variant, state_file)``
     when given, else in this process). Returns the result dict."""
     unknown = [v for v in variants if v not in VARIANTS]
@@ -384,7 +387,8 @@ def run_benchmark(task: Task, variants: Sequence[str], steps: int, calib_batches
                 log(f"  saved {r['saved_bytes'] / MIB:.1f} MiB, peak {r['peak_bytes'] / MIB:.0f} MiB, "
                     f"step {1e3 * r['step_time_s']:.0f} ms, trainable {r['trainable_params']:,}")
     log('fake-quant overhead')
-    overhead = fake_quant_overhead(task.device)
+    overhead = fake_quant_overhead(task.device, n=overhead_calls)
+    overhead['small'] = fake_quant_overhead(task.device, (1, 16, 8, 8), n=4 * overhead_calls)
     load = os.getloadavg() if hasattr(os, 'getloadavg') else None
     result = dict(name=task.name, setup=setup, device=str(task.device),
                   device_name=torch.cuda.get_device_name(task.device) if task.device.type == 'cuda' else 'CPU',
