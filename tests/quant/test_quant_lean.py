@@ -256,9 +256,10 @@ def test_make_lean_keeps_state_and_subclasses():
     class MyReLU(nn.ReLU):
         pass
 
-    net = nn.Sequential(nn.Conv2d(2, 2, 1), nn.BatchNorm2d(2), nn.ReLU(), MyReLU())
+    net = nn.Sequential(nn.Conv2d(2, 2, 1), nn.BatchNorm2d(2), nn.ReLU(), MyReLU(), nn.Conv2d(2, 2, 1),
+                        nn.ReLU(inplace=True))
     keys = list(net.state_dict())
-    assert make_lean(net) == 2
+    assert make_lean(net) == 3
     assert type(net[3]) is MyReLU and isinstance(net[1], nn.BatchNorm2d)
     assert list(net.state_dict()) == keys
     net.eval()

@@ -168,13 +168,29 @@ class _MaskedReLU(torch.autograd.Function):
         return torch.where(mask, grad, torch.zeros((), dtype=grad.dtype, device=grad.device))
 
 
+class _MaskedReLUInplace(torch.autograd.Function):
+    """In-place ``relu_(x)`` saving a ``bool`` mask instead of the float output."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
+        torch.relu_(x)
+        ctx.mark_dirty(x)
+        ctx.save_for_backward(~(x <= 0))
+        return x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        (mask,) = ctx.saved_tensors
+        return torch.where(mask, grad, torch.zeros((), dtype=grad.dtype, device=grad.device))
+
+
 class LeanReLU(nn.ReLU):
     """``nn.ReLU`` that keeps a ``bool`` mask (1 byte/element) for its backward instead of the
-    float output; out of place when its input needs a gradient, otherwise as ``nn.ReLU``."""
+    float output when its input needs a gradient (in place if ``inplace``, as ``nn.ReLU``)."""
 
     def forward(self, input: Tensor) -> Tensor:
         if input.requires_grad and torch.is_grad_enabled() and fused.lean_enabled():
-            return _MaskedReLU.apply(input)
+            return (_MaskedReLUInplace if self.inplace else _MaskedReLU).apply(input)
         return super().forward(input)
 
 
