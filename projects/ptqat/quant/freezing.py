@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Sequence
 import torch
 import torch.nn as nn
 
+from .frozen import make_lean
 from .layers import quantized_layers
 
 __all__ = ['FreezeReport', 'freeze_layers']
@@ -70,7 +71,8 @@ class FreezeReport:
         return self.format_table()
 
 
-def freeze_layers(model: nn.Module, trainable: Sequence[str], *, train_unquantized: bool = False) -> FreezeReport:
+def freeze_layers(model: nn.Module, trainable: Sequence[str], *, train_unquantized: bool = False,
+                  lean: bool = True) -> FreezeReport:
     """Make only the ``trainable`` quantized layers trainable.
 
     * a selected quantized layer trains its own parameters (weight, bias, ...) and its own
@@ -83,6 +85,12 @@ def freeze_layers(model: nn.Module, trainable: Sequence[str], *, train_unquantiz
     The selection is recorded in each layer's ``ptqat_trainable`` buffer, i.e. saved in the
     ``state_dict`` and recoverable by :func:`trainable_layers`. Create the optimizer after
     this call (or filter by ``requires_grad``).
+
+    With ``lean`` (default) the model's ``nn.BatchNorm*``/``nn.ReLU`` modules are swapped to
+    their lean subclasses (:func:`ptqat.quant.frozen.make_lean`: same ``state_dict``; a frozen
+    eval-mode BatchNorm and a ReLU then keep no float activation for the backward pass).
+    Frozen quantized layers cache their quantized weight and keep only a ``bool`` mask of
+    their input (:mod:`ptqat.quant.frozen`); gradients are unchanged.
 
     Raises ValueError naming any name in ``trainable`` that is not a quantized layer.
     """
@@ -104,6 +112,8 @@ def freeze_layers(model: nn.Module, trainable: Sequence[str], *, train_unquantiz
                 train.add(id(p))
         layer.ptqat_trainable.fill_(name in selected)
     params = {id(p): p for p in model.parameters()}
+    if lean:
+        make_lean(model)
     with torch.no_grad():
         for pid, p in params.items():
             p.requires_grad_(pid in train or (train_unquantized and pid not in owned))

@@ -25,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from . import frozen as _lean
 from .lsq import LSQQuantizer, check_bits
 
 __all__ = [
@@ -167,6 +168,10 @@ class QuantConv2d(QuantModule, nn.Conv2d):
     _float_cls = nn.Conv2d
 
     def forward(self, input: Tensor) -> Tensor:
+        op = _lean.conv_op(self)
+        out = None if op is None else _lean.lean_layer_forward(self, input, op, self.weight, self.bias)
+        if out is not None:
+            return out
         return self._conv_forward(self.quant_input(input), self.quant_weight(), self.bias)
 
 
@@ -176,6 +181,10 @@ class QuantConv1d(QuantModule, nn.Conv1d):
     _float_cls = nn.Conv1d
 
     def forward(self, input: Tensor) -> Tensor:
+        op = _lean.conv_op(self)
+        out = None if op is None else _lean.lean_layer_forward(self, input, op, self.weight, self.bias)
+        if out is not None:
+            return out
         return self._conv_forward(self.quant_input(input), self.quant_weight(), self.bias)
 
 
@@ -196,6 +205,10 @@ class QuantConvTranspose2d(QuantModule, nn.ConvTranspose2d):
             raise ValueError('Only `zeros` padding mode is supported for ConvTranspose2d')
         output_padding = self._output_padding(input, output_size, self.stride, self.padding,
                                               self.kernel_size, 2, self.dilation)
+        op = _lean.conv_op(self, transposed=True, output_padding=output_padding)
+        out = None if op is None else _lean.lean_layer_forward(self, input, op, self.weight, self.bias)
+        if out is not None:
+            return out
         return F.conv_transpose2d(self.quant_input(input), self.quant_weight(), self.bias, self.stride,
                                   self.padding, output_padding, self.groups, self.dilation)
 
@@ -206,6 +219,9 @@ class QuantLinear(QuantModule, nn.Linear):
     _float_cls = nn.Linear
 
     def forward(self, input: Tensor) -> Tensor:
+        out = _lean.lean_layer_forward(self, input, _lean.LINEAR_OP, self.weight, self.bias)
+        if out is not None:
+            return out
         return F.linear(self.quant_input(input), self.quant_weight(), self.bias)
 
 
@@ -395,8 +411,10 @@ class QuantMultiheadAttention(QuantModule, nn.MultiheadAttention):
 
     def quant_weight_named(self, name: str) -> Tensor:
         """The (fake-)quantized projection weight ``name``."""
-        quantizer = dict(self._weight_names)[name]
-        return self._q(getattr(self, quantizer), getattr(self, name))
+        q, w = getattr(self, dict(self._weight_names)[name]), getattr(self, name)
+        if q is not None and _lean._lean_possible(q) and _lean._usable(q) and _lean.frozen_weight(q, w):
+            return _lean.cached_quant_weight(q, w)
+        return self._q(q, w)
 
     def quant_weight(self) -> Tensor:  # type: ignore[override]
         return self.quant_weight_named(self._weight_names[0][0])

@@ -32,6 +32,8 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from .fused import LeanLSQ, lean_enabled
+
 __all__ = [
     'INIT_METHODS', 'LSQFakeQuantFunction', 'LSQQuantizer', 'check_bits', 'quant_range',
     'ReduceFn',
@@ -238,7 +240,8 @@ class LSQQuantizer(nn.Module):
         s = self._broadcast(self.effective_step_size(), x)
         n_per_step = max(x.numel() // s.numel(), 1)
         g = 1.0 / math.sqrt(n_per_step * self.qp)
-        return LSQFakeQuantFunction.apply(x, s, self.qn, self.qp, g)
+        fn = LeanLSQ if lean_enabled() else LSQFakeQuantFunction
+        return fn.apply(x, s, self.qn, self.qp, g)
 
     def forward(self, x: Tensor) -> Tensor:
         """``x`` of any shape -> fake-quantized tensor of the same shape and dtype."""
