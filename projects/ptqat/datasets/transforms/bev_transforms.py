@@ -24,7 +24,7 @@ from mmcv.transforms import BaseTransform
 
 from mmdet3d.registry import TRANSFORMS
 from mmdet3d.structures import BaseInstance3DBoxes
-from ptqat.models.bevdet.bevdet import transform_boxes
+from ptqat.box_geometry import transform_boxes
 
 
 def lidar2keyego_matrix(results: dict, key_cam: str) -> np.ndarray:
