@@ -23,13 +23,15 @@ DEFAULT_OPSET = 17
 
 
 def check_exportable(detector: nn.Module) -> None:
-    """Raise RuntimeError naming the first enabled quantizer without a step size (a quantized
-    model built from a float checkpoint that was never calibrated)."""
-    for name, q in iter_quantizers(detector):
-        if q.enabled and not q.is_initialized and not name.endswith(('k_quantizer', 'key_quantizer')):
-            raise RuntimeError(
-                f'quantizer {name!r} has no step size: export a PTQ/QAT/PTQAT checkpoint (one that holds '
-                'calibrated step sizes), not a float checkpoint loaded into a quantized config')
+    """Raise RuntimeError when the detector has quantizers but none has a step size: a float
+    checkpoint loaded into a quantized config, never calibrated. (A single uninitialised
+    quantizer that the forward uses makes ``export_onnx`` raise with its name.)"""
+    quantizers = [q for _, q in iter_quantizers(detector) if q.enabled]
+    if quantizers and not any(q.is_initialized for q in quantizers):
+        raise RuntimeError(
+            f'none of the {len(quantizers)} quantizers of {type(detector).__name__} has a step size: export a '
+            'PTQ/QAT/PTQAT checkpoint (one that holds calibrated step sizes), not a float checkpoint loaded '
+            'into a quantized config')
 
 
 def _layer_table(detector: nn.Module) -> List[Dict[str, Any]]:
@@ -39,7 +41,7 @@ def _layer_table(detector: nn.Module) -> List[Dict[str, Any]]:
         row: Dict[str, Any] = dict(name=name, w_bits=layer.w_bits, a_bits=layer.a_bits)
         aq = getattr(layer, 'input_quantizer', None)
         if aq is not None and aq.enabled and aq.is_initialized:
-            row['input_scale'] = float(aq.effective_step_size().reshape(-1)[0])
+            row['input_scale'] = float(aq.effective_step_size().detach().reshape(-1)[0])
             row['input_signed'] = bool(aq.signed)
         rows.append(row)
     return rows

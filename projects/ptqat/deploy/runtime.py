@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import json
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
