@@ -99,6 +99,19 @@ def test_qdq_in_front_of_every_quantized_layer(exported):
         assert r['nodes'], r
         assert r['weight_qdq'] and r['weight_scale_ok'], r
         assert r['input_qdq'] in (True, None) and r['input_scale_ok'], r
+    # the check can fail: another step size than the graph's is reported
+    from ptqat.quant import quantized_layers
+    name, layer = quantized_layers(detector)[len(rows) // 2]
+    step = layer.input_quantizer.step_size
+    saved = step.detach().clone()
+    with torch.no_grad():
+        step.mul_(1.01)
+    try:
+        bad = [r for r in qdq_report(osp.join(out, 'model.onnx'), detector) if not r['input_scale_ok']]
+    finally:
+        with torch.no_grad():
+            step.copy_(saved)
+    assert [r['layer'] for r in bad] == [name]
 
 
 def _float_outputs(detector, inputs):
