@@ -9,8 +9,9 @@ Per model: the FP config and its PTQAT W4A8 config are built with their initial 
 input, both are exported with ptqat.deploy.export_detector for a synthetic six-camera ring rig
 at the config's input size, batch 1, and each graph is timed with onnxruntime
 (ORT_ENABLE_ALL, CPUExecutionProvider, `--threads` intra-op threads): the median over `--runs`
-timed runs after `--warmup` untimed ones, one graph run = one frame (a temporal model's
-prev_bev is an input). The machine's CPUs may be shared with other jobs: compare the columns
+timed runs after `--warmup` untimed ones, the variants taking turns run by run (so load from
+other jobs falls on all alike), one graph run = one frame (a temporal model's prev_bev is an
+input). The machine's CPUs may be shared with other jobs: compare the columns
 of one run, not runs of different days.
 """
 import argparse
@@ -88,23 +89,26 @@ def build(cfg_file: str):
     return REG.build(cfg.model).float().eval()
 
 
-def time_graph(path: str, feed: dict, runs: int, warmup: int, threads: int) -> dict:
-    """Median / min latency in ms of ``runs`` timed runs after ``warmup`` untimed ones."""
+def time_graphs(paths: dict, feed: dict, runs: int, warmup: int, threads: int) -> dict:
+    """Median / min latency in ms of each graph over ``runs`` timed runs after ``warmup``
+    untimed ones. The graphs take turns run by run, so load from other jobs on a shared CPU
+    falls on all of them alike."""
     import onnxruntime as ort
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
-    sess = ort.InferenceSession(path, opts, providers=['CPUExecutionProvider'])
-    for _ in range(warmup):
-        sess.run(None, feed)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        sess.run(None, feed)
-        times.append((time.perf_counter() - t0) * 1e3)
-    return dict(median_ms=statistics.median(times), min_ms=min(times), runs=runs, warmup=warmup)
+    sessions = {k: ort.InferenceSession(p, opts, providers=['CPUExecutionProvider']) for k, p in paths.items()}
+    times = {k: [] for k in paths}
+    for i in range(warmup + runs):
+        for k, sess in sessions.items():
+            t0 = time.perf_counter()
+            sess.run(None, feed)
+            if i >= warmup:
+                times[k].append((time.perf_counter() - t0) * 1e3)
+    return {k: dict(median_ms=statistics.median(t), min_ms=min(t), runs=runs, warmup=warmup)
+            for k, t in times.items()}
 
 
 def bench_model(name: str, args, work: str) -> dict:
@@ -113,6 +117,7 @@ def bench_model(name: str, args, work: str) -> dict:
     from ptqat.quant import calibrate
     fp_cfg, q_cfg = MODELS[name]
     row = dict(model=name, fp_config=fp_cfg, quant_config=q_cfg)
+    paths, feed = {}, None
     for kind, cfg_file in (('fp32', fp_cfg), ('qdq', q_cfg)):
         torch.manual_seed(0)
         det = build(cfg_file)
@@ -121,20 +126,21 @@ def bench_model(name: str, args, work: str) -> dict:
             calibrate(det, [inputs], lambda m, b: m._forward(b), progress=False)
         out = osp.join(work, f'{name}_{kind}')
         side = export_detector(det, inputs, out, weights_int4=(kind == 'qdq'))
-        deploy = DeployDetector(det)
-        prev = None
-        if deploy.temporal:
-            shape = [o['shape'] for o in side['outputs'] if o['name'] == 'cur_bev'][0]
-            prev = torch.zeros(1, shape[1] * det.num_adj, *shape[2:])
-        feed = graph_feed(deploy, frame_inputs(det, inputs)[0], prev)
-        row['inputs'] = {k: list(v.shape) for k, v in feed.items()}
+        if feed is None:   # the same rig, so the same feed for every variant
+            deploy = DeployDetector(det)
+            prev = None
+            if deploy.temporal:
+                shape = [o['shape'] for o in side['outputs'] if o['name'] == 'cur_bev'][0]
+                prev = torch.zeros(1, shape[1] * det.num_adj, *shape[2:])
+            feed = graph_feed(deploy, frame_inputs(det, inputs)[0], prev)
+            row['inputs'] = {k: list(v.shape) for k, v in feed.items()}
         files = [('fp32', 'model')] if kind == 'fp32' else [('qdq_int8', 'model'), ('qdq_int4', 'model_int4')]
         for label, key in files:
-            path = osp.join(out, side['files'][key])
-            row[label] = dict(file_mb=os.path.getsize(path) / 2 ** 20,
-                              **time_graph(path, feed, args.runs, args.warmup, args.threads))
-            print(f'{name} {label}: {row[label]}', flush=True)
+            paths[label] = osp.join(out, side['files'][key])
         del det
+    for label, timing in time_graphs(paths, feed, args.runs, args.warmup, args.threads).items():
+        row[label] = dict(file_mb=os.path.getsize(paths[label]) / 2 ** 20, **timing)
+        print(f'{name} {label}: {row[label]}', flush=True)
     return row
 
 
