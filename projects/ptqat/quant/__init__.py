@@ -15,7 +15,7 @@ from .freezing import FreezeReport, freeze_layers
 from .layers import (MatMul, QuantConv1d, QuantConv2d, QuantConvTranspose2d, QuantLinear, QuantMatMul,
                      QuantModule, QuantMultiheadAttention, iter_quantizers, quantized_layers)
 from .lsq import INIT_METHODS, LSQFakeQuantFunction, LSQQuantizer, quant_range
-from .onnx_export import export_mode, export_onnx
+from .onnx_export import export_mode, export_onnx, pack_int4_weights
 from .registry import (FORWARD_METHODS, check_quantizable, get_quant_module_class, register_quant_module,
                        registered_quant_modules, unregister_quant_module)
 from .selection import RATIO_BY, STRATEGIES, layer_param_counts, num_selected, select_layers
@@ -27,7 +27,7 @@ __all__ = [
     'QuantLinear', 'QuantMatMul', 'QuantModule', 'QuantMultiheadAttention', 'RATIO_BY', 'STRATEGIES', 'calibrate',
     'check_quantizable', 'discrepancy_per_sample', 'export_mode', 'export_onnx', 'freeze_layers',
     'get_quant_module_class', 'iter_quantizers', 'layer_param_counts', 'load_fp_state_dict', 'measure_discrepancy',
-    'num_selected', 'quant_range', 'quant_state_keys', 'quantize_model', 'quantized_layers',
+    'num_selected', 'pack_int4_weights', 'quant_range', 'quant_state_keys', 'quantize_model', 'quantized_layers',
     'register_quant_module', 'registered_quant_modules', 'select_layers', 'trainable_layers',
     'unregister_quant_module',
 ]

@@ -1,0 +1,211 @@
+"""Whole-detector ONNX export (issue 15): BEVDet-tiny and BEVDepth4D-tiny PTQAT checkpoints made
+from the committed FP checkpoints (calibration + one QAT iteration with the real Runner), exported
+with tools/export_onnx.py, run with onnxruntime and compared with PyTorch's fake-quant model."""
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
+from tool_loader import load_tool
+
+pytestmark = pytest.mark.slow
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+MODELS_UNDER_TEST = {
+    'bevdet': ('configs/ptqat/bevdet/bevdet-tiny_ptqat-w4a8_synth.py', 'checkpoints/bevdet-tiny_synth_fp16.pth'),
+    'bevdepth4d': ('configs/ptqat/bevdepth4d/bevdepth4d-tiny_ptqat-w4a8_synth.py',
+                   'checkpoints/bevdepth4d-tiny_synth_fp16.pth'),
+}
+
+
+def point_at(cfg, data_root, work_dir):
+    """The config's data and metric on the small fixture set; 1 QAT iteration, 1 calibration batch."""
+    data_root = data_root.rstrip('/') + '/'
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].dataset.data_root = data_root
+        cfg[loader].dataset.metainfo = dict(cfg[loader].dataset.get('metainfo', {}), version='v1.0-mini')
+        cfg[loader].num_workers = 0
+        cfg[loader].persistent_workers = False
+        cfg[loader].batch_size = 1
+    for ev in ('val_evaluator', 'test_evaluator'):
+        cfg[ev].data_root = data_root
+        cfg[ev].ann_file = data_root + 'nuscenes_infos_val.pkl'
+    cfg.train_cfg = dict(by_epoch=False, max_iters=1, val_interval=10 ** 6)
+    cfg.param_scheduler = []
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=1)
+    cfg.custom_hooks[0].calib_batches = 1
+    cfg.log_processor = dict(by_epoch=False)
+    cfg.work_dir = str(work_dir)
+    return cfg
+
+
+@pytest.fixture(scope='module', params=sorted(MODELS_UNDER_TEST))
+def exported(request, synthetic_root, tmp_path_factory):
+    """(detector, config file, checkpoint, export dir) of one tiny PTQAT model."""
+    cfg_path, fp = (osp.join(ROOT, p) for p in MODELS_UNDER_TEST[request.param])
+    work = tmp_path_factory.mktemp(request.param)
+    cfg = point_at(Config.fromfile(cfg_path), synthetic_root[0], work / 'train')
+    cfg.load_from = fp
+    Runner.from_cfg(cfg).train()
+    ckpt = str(work / 'train' / 'iter_1.pth')
+    cfg_file = str(work / 'cfg.py')
+    cfg.dump(cfg_file)
+    out = str(work / 'onnx')
+    load_tool('export_onnx').main([cfg_file, ckpt, '--out', out, '--weights-int4'])
+    from ptqat.deploy.build import build_detector
+    return build_detector(Config.fromfile(cfg_file), ckpt), cfg_file, ckpt, out
+
+
+def _sample(detector, cfg_file, index=0):
+    from ptqat.deploy.build import build_test_dataset, preprocess_samples
+    ds = build_test_dataset(Config.fromfile(cfg_file))
+    return preprocess_samples(detector, [ds[index]])
+
+
+def _compare(ref, out):
+    """Per output: max |diff|, its ratio to the output range, fraction of elements off by more
+    than 1e-4 of the range."""
+    rows = {}
+    for k, r in ref.items():
+        d = (r - out[k]).abs()
+        rng = float(r.max() - r.min())
+        rows[k] = dict(max_abs=float(d.max()), rel=float(d.max()) / rng,
+                       frac_off=float((d > 1e-4 * rng).float().mean()))
+    return rows
+
+
+def test_sidecar_and_files(exported):
+    detector, _, _, out = exported
+    side = json.loads(open(osp.join(out, 'deploy.json')).read())
+    names = [i['name'] for i in side['inputs']]
+    assert names[:4] == ['imgs', 'ranks_depth', 'ranks_feat', 'ranks_bev']
+    from ptqat.deploy import is_temporal
+    assert ('prev_bev' in names) == is_temporal(detector) == ('temporal' in side)
+    assert len(side['class_names']) == 10
+    idx = np.load(osp.join(out, side['pooling_indices']))
+    assert idx['ranks_bev'].shape[0] == side['pooling']['num_points'] > 0
+    assert side['weights_int4']['int4'] > 0
+
+
+def test_qdq_in_front_of_every_quantized_layer(exported):
+    detector, _, _, out = exported
+    from ptqat.deploy.inspect import qdq_report
+    rows = qdq_report(osp.join(out, 'model.onnx'), detector)
+    assert rows
+    for r in rows:
+        assert r['nodes'], r
+        assert r['weight_qdq'] and r['weight_scale_ok'], r
+        assert r['input_qdq'] in (True, None) and r['input_scale_ok'], r
+    # the check can fail: another step size than the graph's is reported
+    from ptqat.quant import quantized_layers
+    name, layer = quantized_layers(detector)[len(rows) // 2]
+    step = layer.input_quantizer.step_size
+    saved = step.detach().clone()
+    with torch.no_grad():
+        step.mul_(1.01)
+    try:
+        bad = [r for r in qdq_report(osp.join(out, 'model.onnx'), detector) if not r['input_scale_ok']]
+    finally:
+        with torch.no_grad():
+            step.copy_(saved)
+    assert [r['layer'] for r in bad] == [name]
+
+
+def _float_outputs(detector, inputs):
+    """Head maps with every quantizer disabled (the float model), quantizers restored after."""
+    from ptqat.deploy import torch_head_outputs
+    from ptqat.quant import iter_quantizers
+    qs = [q for _, q in iter_quantizers(detector) if q.enabled]
+    try:
+        for q in qs:
+            q.enabled = False
+        return torch_head_outputs(detector, inputs)
+    finally:
+        for q in qs:
+            q.enabled = True
+
+
+def _rms(x):
+    return float(x.double().pow(2).mean().sqrt())
+
+
+def test_onnxruntime_matches_fake_quant(exported):
+    """Head maps of the exported graph (ORT, no graph optimisation) vs PyTorch's fake-quant
+    forward, max |diff| reported.
+
+    Not bit-exact: PyTorch and ORT sum a convolution in different orders, so a quantizer input
+    within float rounding (~1e-6) of a rounding boundary lands on the neighbouring grid point
+    in one of them; that one-step flip moves the next layer's inputs and can flip more
+    downstream. The float export shows the ops themselves agree to 1e-4 of the range
+    (test_float_export_matches_pytorch). Here the graph must agree with the fake-quant model
+    much better than the fake-quant model agrees with the float one: a wrong scale, a missing or
+    extra quantizer, or a wrong 4-bit grid gives an error of the order of the quantization error.
+    """
+    detector, cfg_file, _, out = exported
+    from ptqat.deploy import OrtDetector, torch_head_outputs
+    inputs, _ = _sample(detector, cfg_file)
+    ref = torch_head_outputs(detector, inputs)
+    fp = _float_outputs(detector, inputs)
+    got = OrtDetector(out, detector, optimize=False).head_outputs(inputs)
+    rows = _compare(ref, got)
+    for k in rows:
+        rows[k]['rms_ort_vs_fq'] = _rms(got[k] - ref[k])
+        rows[k]['rms_fq_vs_fp'] = _rms(ref[k] - fp[k])
+    print('\nORT vs PyTorch fake-quant:', json.dumps(rows, indent=1))
+    for k, r in rows.items():
+        assert r['rms_ort_vs_fq'] <= 0.1 * r['rms_fq_vs_fp'], (k, r)
+
+
+def test_int4_variant_equals_int8(exported):
+    detector, cfg_file, _, out = exported
+    from ptqat.deploy import OrtDetector
+    inputs, _ = _sample(detector, cfg_file)
+    a = OrtDetector(out, detector, optimize=False).head_outputs(inputs)
+    b = OrtDetector(out, detector, model='model_int4', optimize=False).head_outputs(inputs)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    import onnx
+    m = onnx.load(osp.join(out, 'model_int4.onnx'))
+    assert m.opset_import[0].version == 21
+    assert any(t.data_type == onnx.TensorProto.INT4 for t in m.graph.initializer)
+
+
+def test_float_export_matches_pytorch(synthetic_root, tmp_path):
+    """Without quantization the graph reproduces PyTorch to 1e-4 of every output's range."""
+    cfg_file, fp = (osp.join(ROOT, p) for p in ('configs/bevdepth4d/bevdepth4d-tiny_synth.py',
+                                                'checkpoints/bevdepth4d-tiny_synth_fp16.pth'))
+    cfg = point_at(Config.fromfile(cfg_file), synthetic_root[0], tmp_path)
+    cfg_path = str(tmp_path / 'cfg.py')
+    cfg.dump(cfg_path)
+    load_tool('export_onnx').main([cfg_path, fp, '--out', str(tmp_path / 'onnx')])
+    from ptqat.deploy import OrtDetector, torch_head_outputs
+    from ptqat.deploy.build import build_detector
+    detector = build_detector(Config.fromfile(cfg_path), fp)
+    inputs, _ = _sample(detector, cfg_path, index=1)   # other cameras than the export sample
+    rows = _compare(torch_head_outputs(detector, inputs),
+                    OrtDetector(str(tmp_path / 'onnx'), detector, optimize=False).head_outputs(inputs))
+    print('\nfloat ORT vs PyTorch:', json.dumps(rows, indent=1))
+    for k, r in rows.items():
+        assert r['rel'] <= 1e-4, (k, r)
+
+
+def test_test_onnx_metrics_match_test_py(exported, tmp_path):
+    """tools/test_onnx.py (graph in onnxruntime) vs tools/test.py (PyTorch fake-quant) on the
+    same checkpoint and val set: NDS / mAP within 0.002 for BEVDet. For BEVDepth4D the one-step
+    rounding flips of test_onnxruntime_matches_fake_quant (up to ~2 % of the output range) move
+    a few boxes of this 3-sample val set, whose mAP rests on a handful of boxes: there the bound
+    is 0.01 (measured while writing this: up to 0.004)."""
+    detector, cfg_file, ckpt, out = exported
+    from ptqat.deploy import is_temporal
+    ref = load_tool('test').main([cfg_file, ckpt, '--work-dir', str(tmp_path / 'test')])
+    got = load_tool('test_onnx').main([cfg_file, out, '--out', str(tmp_path / 'onnx.json')])
+    tol = 0.01 if is_temporal(detector) else 0.002
+    for k in ('NDS', 'mAP'):
+        key = f'NuScenes metric/pred_instances_3d_NuScenes/{k}'
+        print(f'\n{type(detector).__name__} {k}: test.py {ref[key]:.4f}  test_onnx.py {got[key]:.4f}')
+        assert abs(ref[key] - got[key]) <= tol, (k, ref[key], got[key])
+    assert ref['NuScenes metric/pred_instances_3d_NuScenes/NDS'] > 0   # boxes were detected
+    assert json.loads((tmp_path / 'onnx.json').read_text()).keys() == got.keys()
