@@ -11,6 +11,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
+from fixture_configs import point_at_fixture
 from tool_loader import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -25,17 +26,9 @@ MODELS_UNDER_TEST = {
 
 def _point_at(cfg, data_root, work_dir):
     """The config's data, metric and schedule pointed at the small fixture set."""
-    data_root = data_root.rstrip('/') + '/'
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].dataset.data_root = data_root
-        cfg[loader].dataset.metainfo.version = 'v1.0-mini'  # the fixture set (the metric checks it)
-        cfg[loader].num_workers = 0
-        cfg[loader].persistent_workers = False
-        cfg[loader].batch_size = 2
     for ev in ('val_evaluator', 'test_evaluator'):
         assert cfg[ev].type == 'EmptySafeNuScenesMetric'  # a random-init model detects nothing
-        cfg[ev].data_root = data_root
-        cfg[ev].ann_file = data_root + 'nuscenes_infos_val.pkl'
+    point_at_fixture(cfg, data_root)
     cfg.train_cfg = dict(by_epoch=False, max_iters=3, val_interval=10 ** 6)
     cfg.param_scheduler = []
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=3)

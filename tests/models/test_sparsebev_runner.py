@@ -5,6 +5,7 @@ import math
 import os.path as osp
 
 import torch
+from fixture_configs import one_epoch_cfg
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY = osp.join(REPO, 'configs', 'sparsebev', 'sparsebev-tiny_synth.py')
@@ -14,25 +15,8 @@ PREFIX = 'NuScenes metric/pred_instances_3d_NuScenes'
 
 def small_cfg(root, work_dir, path=TINY):
     """The tiny config on the fixture data set (v1.0-mini), 1 epoch, no worker processes."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(path)
-    cfg.work_dir = str(work_dir)
-    cfg.load_from = None
-    root = root.rstrip('/') + '/'
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        dl = cfg[loader]
-        dl.update(batch_size=2, num_workers=0, persistent_workers=False)
-        dl.dataset.data_root = root
-        dl.dataset.metainfo.version = 'v1.0-mini'
-        dl.dataset.pipeline[0].data_root = root  # camera sweeps are relative to the root
-    for ev in ('val_evaluator', 'test_evaluator'):
-        cfg[ev].update(data_root=root, ann_file=root + 'nuscenes_infos_val.pkl')
-    cfg.train_cfg.update(max_epochs=1, val_interval=1)
-    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]
-    cfg.default_hooks.checkpoint.update(interval=1, max_keep_ckpts=1)
-    cfg.default_hooks.logger.interval = 1
-    cfg.randomness = dict(seed=0)
-    return cfg
+    # camera sweeps are read relative to the root
+    return one_epoch_cfg(path, root, work_dir, root_keyed_transforms=('LoadMultiViewImageFromMultiSweeps',))
 
 
 def _finite(metrics):

@@ -8,6 +8,7 @@ import os.path as osp
 
 import pytest
 import torch
+from fixture_configs import one_epoch_cfg
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG = osp.join(REPO, 'configs')
@@ -21,24 +22,7 @@ DENSE_GT = ('LoadOccGTFromFile', 'LoadBEVSegmentation')
 
 def dense_small_cfg(root, work_dir, path):
     """The tiny config on the fixture data set: 1 epoch, batch 2, no worker processes."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(path)
-    cfg.work_dir = str(work_dir)
-    cfg.load_from = None  # the flow is tested here, not the accuracy
-    root = root.rstrip('/') + '/'
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        dl = cfg[loader]
-        dl.update(batch_size=2, num_workers=0, persistent_workers=False)
-        dl.dataset.data_root = root
-        dl.dataset.metainfo.version = 'v1.0-mini'
-        for t in dl.dataset.pipeline:
-            if t['type'] in DENSE_GT:
-                t['data_root'] = root
-    cfg.train_cfg.update(max_epochs=1, val_interval=1)
-    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]
-    cfg.default_hooks.checkpoint.update(interval=1, max_keep_ckpts=1)
-    cfg.default_hooks.logger.interval = 1
-    cfg.randomness = dict(seed=0)
+    cfg = one_epoch_cfg(path, root, work_dir, evaluators=False, root_keyed_transforms=DENSE_GT)
     if 'SequentialControlHook' in str(cfg.get('custom_hooks', [])):
         cfg.custom_hooks = [dict(type='SequentialControlHook', temporal_start_epoch=-1)]
     return cfg

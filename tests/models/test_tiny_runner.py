@@ -8,6 +8,7 @@ import os.path as osp
 
 import pytest
 import torch
+from fixture_configs import one_epoch_cfg
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY = osp.join(REPO, 'configs', 'bevdet', 'bevdet-tiny_synth.py')
@@ -18,24 +19,7 @@ PREFIX = 'NuScenes metric/pred_instances_3d_NuScenes'
 
 def small_cfg(root, work_dir, path=TINY):
     """The tiny config on the fixture data set, 1 short epoch, no worker processes."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(path)
-    cfg.work_dir = str(work_dir)
-    cfg.load_from = None  # random init: the flow is tested here, not the accuracy
-    root = root.rstrip('/') + '/'
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        dl = cfg[loader]
-        dl.update(batch_size=2, num_workers=0, persistent_workers=False)
-        dl.dataset.data_root = root
-        dl.dataset.metainfo.version = 'v1.0-mini'
-    for ev in ('val_evaluator', 'test_evaluator'):
-        cfg[ev].update(data_root=root, ann_file=root + 'nuscenes_infos_val.pkl')
-    cfg.train_cfg.update(max_epochs=1, val_interval=1)
-    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]
-    cfg.default_hooks.checkpoint.update(interval=1, max_keep_ckpts=1)
-    cfg.default_hooks.logger.interval = 1
-    cfg.randomness = dict(seed=0)
-    return cfg
+    return one_epoch_cfg(path, root, work_dir)
 
 
 def _finite_scores(metrics):
