@@ -411,6 +411,20 @@ def _synthetic_root(tmp: str) -> str:
     return tmp
 
 
+def fixed_batch_loader_cfg(train_dataloader, root: str, batch_size: int):
+    """A copy of the config's train dataloader reading ``root`` in order, in this process. A
+    ``CBGSDataset`` wrapper (class-balanced resampling, e.g. BEVDepth4D-R50) is dropped: the
+    benchmark runs fixed batches, where balancing plays no part."""
+    import copy
+    loader = copy.deepcopy(train_dataloader)
+    if loader.dataset.get('type') == 'CBGSDataset':
+        loader.dataset = loader.dataset.dataset
+    loader.dataset.data_root = root
+    loader.batch_size, loader.num_workers, loader.persistent_workers = batch_size, 0, False
+    loader.sampler = dict(type='DefaultSampler', shuffle=False)
+    return loader
+
+
 def build_mm_task(config: str, checkpoint: str, data_root: str, batch_size: int, n_batches: int,
                   device: torch.device) -> Task:
     """BEVDet/BEVDepth4D (any PTQATModel config) with fixed batches of its train pipeline."""
@@ -427,10 +441,7 @@ def build_mm_task(config: str, checkpoint: str, data_root: str, batch_size: int,
     if cfg.model.get('type') != 'PTQATModel':
         raise ValueError(f'{config}: model.type must be PTQATModel (a quantized config), got {cfg.model.get("type")!r}')
     root = data_root.rstrip('/') + '/'
-    loader = copy.deepcopy(cfg.train_dataloader)
-    loader.dataset.data_root = root
-    loader.batch_size, loader.num_workers, loader.persistent_workers = batch_size, 0, False
-    loader.sampler = dict(type='DefaultSampler', shuffle=False)
+    loader = fixed_batch_loader_cfg(cfg.train_dataloader, root, batch_size)
     torch.manual_seed(0)
     import numpy as np
     import random

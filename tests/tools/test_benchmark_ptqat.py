@@ -66,3 +66,17 @@ def test_benchmark_tool_rejects_bad_arguments():
         tool.parse_args(['cfg.py', '/nonexistent.pth'])
     with pytest.raises(ValueError, match='unknown variant'):
         tool.run_benchmark(_task(tool), ['fp', 'bogus'], steps=1, calib_batches=1)
+
+
+def test_fixed_batch_loader_unwraps_cbgs():
+    """BEVDepth4D-R50's train set is CBGS-wrapped: the benchmark reads the inner set in order."""
+    from mmengine.config import Config
+    tool = load_tool('benchmark_ptqat')
+    import os.path as osp
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    cfg = Config.fromfile(osp.join(root, 'configs', 'ptqat', 'bevdepth4d', 'bevdepth4d-r50_ptqat-w4a8_nus.py'))
+    assert cfg.train_dataloader.dataset.type == 'CBGSDataset'
+    loader = tool.fixed_batch_loader_cfg(cfg.train_dataloader, '/data/x/', 1)
+    assert loader.dataset.type == cfg.train_dataloader.dataset.dataset.type and loader.dataset.data_root == '/data/x/'
+    assert (loader.batch_size, loader.num_workers, loader.sampler['shuffle']) == (1, 0, False)
+    assert cfg.train_dataloader.dataset.type == 'CBGSDataset'  # the config itself is untouched
