@@ -1,5 +1,4 @@
 """``BEVFormer`` detector: image encoder, temporal BEV encoder, DETR head."""
-import copy
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -8,6 +7,7 @@ from torch import Tensor
 
 from mmdet3d.models.detectors import MVXTwoStageDetector
 from mmdet3d.registry import MODELS
+from ..detr3d.multiview import build_grid_mask, multiview_features
 from mmdet3d.structures import Det3DDataSample
 
 SampleList = List[Det3DDataSample]
@@ -78,10 +78,7 @@ class BEVFormer(MVXTwoStageDetector):
         super().__init__(img_backbone=img_backbone, img_neck=img_neck,
                          pts_bbox_head=pts_bbox_head, train_cfg=train_cfg, test_cfg=test_cfg,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        gm = dict(type='GridMask', use_h=True, use_w=True, rotate=1, offset=False, ratio=0.5,
-                  mode=1, prob=0.7)
-        gm.update(grid_mask or {})
-        self.grid_mask = MODELS.build(gm)
+        self.grid_mask = build_grid_mask(grid_mask)
         self.use_grid_mask = use_grid_mask
         self.video_test_mode = video_test_mode
         self.reset_test_cache()
@@ -89,15 +86,8 @@ class BEVFormer(MVXTwoStageDetector):
     # ------------------------------------------------------------------ features
     def extract_img_feat(self, img: Tensor) -> List[Tensor]:
         """``(B, N, 3, H, W)`` -> per FPN level ``(B, N, C, H_l, W_l)``."""
-        B, N = img.shape[:2]
-        x = img.reshape(B * N, *img.shape[2:])
-        if self.use_grid_mask and self.training:
-            x = self.grid_mask(x)
-        feats = self.img_backbone(x)
-        if isinstance(feats, dict):
-            feats = list(feats.values())
-        feats = self.img_neck(feats)
-        return [f.view(B, N, *f.shape[1:]) for f in feats]
+        return multiview_features(img, self.img_backbone, self.img_neck,
+                                  self.grid_mask if self.use_grid_mask and self.training else None)
 
     def obtain_history_bev(self, imgs_queue: Tensor, metas_queue: List[List[dict]]) -> Tensor:
         """BEV of the last history frame, in eval mode and without gradient.

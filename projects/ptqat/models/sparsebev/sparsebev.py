@@ -7,6 +7,7 @@ from torch import Tensor
 
 from mmdet3d.models.detectors import MVXTwoStageDetector
 from mmdet3d.registry import MODELS
+from ..detr3d.multiview import build_grid_mask, multiview_features
 from mmdet3d.structures import Det3DDataSample
 
 SampleList = List[Det3DDataSample]
@@ -55,10 +56,7 @@ class SparseBEV(MVXTwoStageDetector):
         super().__init__(img_backbone=img_backbone, img_neck=img_neck,
                          pts_bbox_head=pts_bbox_head, train_cfg=train_cfg, test_cfg=test_cfg,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        gm = dict(type='GridMask', use_h=True, use_w=True, rotate=1, offset=False, ratio=0.5,
-                  mode=1, prob=0.7)
-        gm.update(grid_mask or {})
-        self.grid_mask = MODELS.build(gm)
+        self.grid_mask = build_grid_mask(grid_mask)
         self.use_grid_mask = use_grid_mask
         self.num_views = num_views
 
@@ -67,15 +65,8 @@ class SparseBEV(MVXTwoStageDetector):
         if img.dim() != 5:
             raise ValueError(f'SparseBEV: inputs["imgs"] must be (B, T*N, 3, H, W), got shape '
                              f'{tuple(img.shape)}')
-        B, TN = img.shape[:2]
-        x = img.reshape(B * TN, *img.shape[2:])
-        if self.use_grid_mask and self.training:
-            x = self.grid_mask(x)
-        feats = self.img_backbone(x)
-        if isinstance(feats, dict):
-            feats = list(feats.values())
-        feats = self.img_neck(feats)
-        return [f.view(B, TN, *f.shape[1:]) for f in feats]
+        return multiview_features(img, self.img_backbone, self.img_neck,
+                                  self.grid_mask if self.use_grid_mask and self.training else None)
 
     def camera_inputs(self, data_samples: SampleList, device) -> Tuple[Tensor, Tensor, tuple]:
         """``lidar2img (B, T·N, 4, 4)``, ``time_diff (B, T)`` and ``(H, W)`` from the metas."""
