@@ -1,5 +1,5 @@
 """``BEVFormer`` detector: image encoder, temporal BEV encoder, DETR head."""
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -11,6 +11,21 @@ from ..detr3d.multiview import build_grid_mask, multiview_features
 from mmdet3d.structures import Det3DDataSample
 
 SampleList = List[Det3DDataSample]
+
+
+def can_bus_delta(can_bus, prev_pose: Optional[Tuple[np.ndarray, float]]):
+    """The 18 CAN-bus values with the position ``[:3]`` (m) and yaw ``[-1]`` (deg) replaced by their
+    change since ``prev_pose = (position, yaw)`` (zero when None: a scene start). Returns
+    ``(new can_bus (18,) float64, this frame's (position, yaw))``."""
+    can_bus = np.array(can_bus, dtype=np.float64)
+    pose = (can_bus[:3].copy(), float(can_bus[-1]))
+    if prev_pose is None:
+        can_bus[:3] = 0
+        can_bus[-1] = 0
+    else:
+        can_bus[:3] -= prev_pose[0]
+        can_bus[-1] -= prev_pose[1]
+    return can_bus, pose
 
 
 def can_bus_deltas(metas: List[dict]) -> List[dict]:
@@ -26,21 +41,12 @@ def can_bus_deltas(metas: List[dict]) -> List[dict]:
         since the previous frame (zero at a scene start) and
         ``prev_bev_exists`` set (False at a scene start).
     """
-    out, prev_scene, prev_pos, prev_angle = [], None, None, None
+    out, prev_scene, prev_pose = [], None, None
     for meta in metas:
         m = dict(meta)
-        can_bus = np.array(m['can_bus'], dtype=np.float64).copy()
-        pos, angle = can_bus[:3].copy(), float(can_bus[-1])
-        if m['scene_token'] != prev_scene:
-            m['prev_bev_exists'] = False
-            can_bus[:3] = 0
-            can_bus[-1] = 0
-        else:
-            m['prev_bev_exists'] = True
-            can_bus[:3] -= prev_pos
-            can_bus[-1] -= prev_angle
-        prev_scene, prev_pos, prev_angle = m['scene_token'], pos, angle
-        m['can_bus'] = can_bus
+        m['prev_bev_exists'] = m['scene_token'] == prev_scene
+        m['can_bus'], prev_pose = can_bus_delta(m['can_bus'], prev_pose if m['prev_bev_exists'] else None)
+        prev_scene = m['scene_token']
         out.append(m)
     return out
 
@@ -160,8 +166,7 @@ class BEVFormer(MVXTwoStageDetector):
     # ------------------------------------------------------------------ test
     def reset_test_cache(self) -> None:
         """Forget the cached previous BEV (a new test run)."""
-        self.prev_frame_info = dict(prev_bev=None, scene_token=None, prev_pos=None,
-                                    prev_angle=None, frame_idx=None)
+        self.prev_frame_info = dict(prev_bev=None, scene_token=None, prev_pose=None, frame_idx=None)
 
     def _test_metas(self, data_samples: SampleList) -> List[dict]:
         """Metas with the test-time CAN-bus deltas; updates the scene cache keys."""
@@ -188,18 +193,9 @@ class BEVFormer(MVXTwoStageDetector):
                              f'scene {scene} frame_idx {frame} follows {info["frame_idx"]} '
                              f'(allowed: {int(info["frame_idx"]) + 1})')
         info['frame_idx'] = int(frame)
-        can_bus = np.array(meta['can_bus'], dtype=np.float64).copy()
-        pos, angle = can_bus[:3].copy(), float(can_bus[-1])
-        if info['prev_bev'] is not None:
-            can_bus[:3] -= info['prev_pos']
-            can_bus[-1] -= info['prev_angle']
-            meta['prev_bev_exists'] = True
-        else:
-            can_bus[:3] = 0
-            can_bus[-1] = 0
-            meta['prev_bev_exists'] = False
-        info['prev_pos'], info['prev_angle'] = pos, angle
-        meta['can_bus'] = can_bus
+        meta['prev_bev_exists'] = info['prev_bev'] is not None
+        meta['can_bus'], info['prev_pose'] = can_bus_delta(
+            meta['can_bus'], info['prev_pose'] if meta['prev_bev_exists'] else None)
         return [meta]
 
     def predict(self, inputs: dict, data_samples: SampleList, **kwargs) -> SampleList:
