@@ -4,9 +4,14 @@
 
 CONFIG is a quantized (PTQATModel) config, e.g. ``configs/ptqat/bevdet/bevdet-tiny_ptqat-w4a8_synth.py``;
 CHECKPOINT its float checkpoint, or ``random`` for random weights (the selection then comes
-from that model's own calibration). The data: ``--data-root`` (a nuScenes-style root with
-info files), else a small synthetic nuScenes set is generated in a temporary directory (2
-train / 1 val scene; the train pipeline still produces the config's full-size inputs).
+from that model's own calibration). Random weights are the model's own initialisation (seed 0)
+with the BatchNorm running statistics estimated on the fixed batches (a train-mode forward
+without gradients): left at their initial values (mean 0, variance 1), the eval-mode calibration
+would see un-normalised activations that the train-mode steps never produce, and the step sizes
+would be meaningless. The data: ``--data-root`` (a nuScenes-style root with info files), else a
+small synthetic nuScenes set is generated in a temporary directory (2 train / 1 val scene with
+enough samples for ``--batches`` x ``--batch-size``; the train pipeline still produces the
+config's full-size inputs).
 
 What it does: builds the quantized model, loads the float weights, calibrates on
 ``--calib-batches`` fixed batches, measures the per-layer discrepancy and selects the
@@ -178,6 +183,10 @@ def setup_variant(task: Task, variant: str, prep: Optional[Dict[str, Any]]) -> n
 def run_variant(task: Task, variant: str, prep: Optional[Dict[str, Any]], steps: int) -> Dict[str, Any]:
     """Measure one variant in this process."""
     from ptqat.quant.fused import lean_disabled
+    if task.device.type == 'cuda':  # --in-process: the previous variant's memory is returned first
+        import gc
+        gc.collect()
+        torch.cuda.empty_cache()
     torch.manual_seed(0)
     model = setup_variant(task, variant, prep)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -201,8 +210,11 @@ def run_variant(task: Task, variant: str, prep: Optional[Dict[str, Any]], steps:
             batch = task.batches[i % len(task.batches)]
             t0 = time.perf_counter()
             opt.zero_grad(set_to_none=True)
-            task.loss(model, batch).backward()
+            loss = task.loss(model, batch)
+            loss.backward()
             opt.step()
+            if not torch.isfinite(loss.detach()).all():
+                raise FloatingPointError(f'{variant}: the loss of timed step {i + 1} is {loss.item()}')
             _sync(task.device)
             times.append(time.perf_counter() - t0)
         peak = (torch.cuda.max_memory_allocated(task.device) if task.device.type == 'cuda' else _cpu_peak_bytes())
@@ -381,7 +393,11 @@ def run_benchmark(task: Task, variants: Sequence[str], steps: int, calib_batches
                     rows[v] = dict(variant=v, skipped=msg)
                     continue
             log(f'variant {v}: {steps} step(s)')
-            rows[v] = worker(v, state_file) if worker else run_variant(task, v, prep, steps)
+            try:
+                rows[v] = worker(v, state_file) if worker else run_variant(task, v, prep, steps)
+            except Exception as exc:  # the row says why; main() exits non-zero (FAILED_VARIANTS)
+                log(f'variant {v} FAILED: {type(exc).__name__}: {exc}')
+                rows[v] = dict(variant=v, skipped=f'FAILED: {type(exc).__name__}: {str(exc)[:200]}', failed=True)
             r = rows[v]
             if 'skipped' not in r:
                 log(f"  saved {r['saved_bytes'] / MIB:.1f} MiB, peak {r['peak_bytes'] / MIB:.0f} MiB, "
@@ -400,13 +416,17 @@ def run_benchmark(task: Task, variants: Sequence[str], steps: int, calib_batches
 
 
 # --------------------------------------------------------------------------- mmdet3d task
-def _synthetic_root(tmp: str) -> str:
+def _synthetic_root(tmp: str, train_samples: int = 6) -> str:
+    """A small synthetic nuScenes set (2 train / 1 val scene) with at least ``train_samples``
+    training samples, in ``tmp``."""
     from ptqat.datasets.nuscenes_infos import create_nuscenes_infos
     from ptqat.datasets.synthetic import SyntheticNuScenesConfig, generate_synthetic_nuscenes
-    log(f'generating a small synthetic nuScenes set in {tmp}')
+    per_scene = max(3, -(-train_samples // 2))
+    log(f'generating a small synthetic nuScenes set in {tmp} (2 train scenes x {per_scene} samples)')
     generate_synthetic_nuscenes(tmp, SyntheticNuScenesConfig(version='v1.0-mini', train_scenes=2, val_scenes=1,
-                                                             samples_per_scene=3, cam_sweeps=1, lidar_sweeps=1,
-                                                             lidar_azimuths=360, seed=3), progress=False)
+                                                             samples_per_scene=per_scene, cam_sweeps=1,
+                                                             lidar_sweeps=1, lidar_azimuths=360, seed=3),
+                                progress=False)
     create_nuscenes_infos(tmp, 'v1.0-mini')
     return tmp
 
@@ -423,6 +443,45 @@ def fixed_batch_loader_cfg(train_dataloader, root: str, batch_size: int):
     loader.batch_size, loader.num_workers, loader.persistent_workers = batch_size, 0, False
     loader.sampler = dict(type='DefaultSampler', shuffle=False)
     return loader
+
+
+def _batch_len(batch: Any) -> int:
+    """Samples in a collated mmdet3d batch (``dict(inputs=..., data_samples=[...])``)."""
+    samples = batch.get('data_samples') if isinstance(batch, dict) else None
+    return len(samples) if samples is not None else -1
+
+
+def check_batches(batches: List[Any], batch_size: int, n_batches: int, root: str) -> None:
+    """Every fixed batch must hold ``batch_size`` samples: a short data set would otherwise
+    silently measure a smaller batch than the table says."""
+    if len(batches) < n_batches:
+        raise ValueError(f'{root} yields {len(batches)} training batch(es) of {batch_size}; --batches asks for '
+                         f'{n_batches}: use a larger --data-root or fewer --batches / a smaller --batch-size')
+    sizes = [_batch_len(b) for b in batches]
+    short = [n for n in sizes if 0 <= n < batch_size]
+    if short:
+        raise ValueError(f'{root}: fixed batches of {sizes} samples, --batch-size is {batch_size}: the data set has '
+                         f'too few training samples; use a larger --data-root or a smaller --batch-size')
+
+
+@torch.no_grad()
+def estimate_bn_statistics(model: nn.Module, batches: Sequence[Any], forward: Callable[[nn.Module, Any], Any]) -> int:
+    """Set every BatchNorm's running mean/variance to the average over ``batches`` of a
+    train-mode forward (no gradients), as for a randomly initialised model whose statistics
+    would otherwise be the initial 0 / 1. Returns the number of BatchNorm layers; the model is
+    left in eval mode."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches
+    model.train()
+    for b in batches:
+        forward(model, b)
+    for m, mom in zip(norms, saved):
+        m.momentum = mom
+    model.eval()
+    return len(norms)
 
 
 def build_mm_task(config: str, checkpoint: str, data_root: str, batch_size: int, n_batches: int,
@@ -453,20 +512,25 @@ def build_mm_task(config: str, checkpoint: str, data_root: str, batch_size: int,
         batches.append(b)
         if len(batches) == n_batches:
             break
-    if not batches:
-        raise ValueError(f'no training batch from {root}')
-    state = None
+    check_batches(batches, batch_size, n_batches, root)
+    infer = make_forward_fn('tensor')
     if checkpoint != 'random':
         ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
         state = ckpt.get('state_dict', ckpt)
+    else:  # initialisation (seed 0) + BatchNorm statistics of the fixed batches
+        torch.manual_seed(0)
+        fp = MODELS.build(copy.deepcopy(cfg.model.model)).to(device)
+        log('random weights: estimating the BatchNorm statistics on the fixed batches')
+        estimate_bn_statistics(fp, batches, infer)
+        state = {k: v.cpu() for k, v in fp.state_dict().items()}
+        del fp
 
     def load(model):
-        if state is not None:
-            from ptqat.quant import load_fp_state_dict, quantized_layers
-            if quantized_layers(model):
-                load_fp_state_dict(model, state)
-            else:
-                model.load_state_dict(state)
+        from ptqat.quant import load_fp_state_dict, quantized_layers
+        if quantized_layers(model):
+            load_fp_state_dict(model, state)
+        else:
+            model.load_state_dict(state)
         return model
 
     def build_fp():
@@ -476,8 +540,6 @@ def build_mm_task(config: str, checkpoint: str, data_root: str, batch_size: int,
     def build_quant():
         torch.manual_seed(0)
         return load(MODELS.build(copy.deepcopy(cfg.model)))
-
-    infer = make_forward_fn('tensor')
 
     def to_dev(batch):
         return batch  # the data preprocessor moves the batch to the model's device
@@ -524,7 +586,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     device = torch.device(args.device)
     variants = [v.strip() for v in args.variants.split(',') if v.strip()]
     with tempfile.TemporaryDirectory() as tmp:
-        root = args.data_root or _synthetic_root(tmp)
+        root = args.data_root or _synthetic_root(tmp, args.batch_size * args.batches)
         if args.worker:  # one variant in this (fresh) process; result as the last stdout line
             task = build_mm_task(args.config, args.checkpoint, root, args.batch_size, args.batches, device)
             prep = torch.load(args.prep, map_location='cpu', weights_only=True)
@@ -543,11 +605,12 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
                 if variant == 'modelopt':  # the optional peer: its row says why, the others still count
                     log(f'the ModelOpt worker failed: {tail[0]}')
                     return dict(variant=variant, skipped=f'modelopt failed: {tail[0]}')
-                sys.stderr.write(proc.stderr[-4000:])
+                sys.stderr.write(proc.stderr[-4000:])  # run_benchmark records the row as failed
                 raise RuntimeError(f'worker for {variant!r} failed with exit code {proc.returncode}: {tail[0]}')
             return json.loads(proc.stdout.strip().splitlines()[-1])
 
-        weights = 'random weights' if args.checkpoint == 'random' else f'weights {osp.basename(args.checkpoint)}'
+        weights = ('random weights (seed 0; BatchNorm statistics of the fixed batches)' if args.checkpoint == 'random'
+                   else f'weights {osp.basename(args.checkpoint)}')
         data = args.data_root or 'a generated 3-scene synthetic nuScenes set'
         setup = (f'{weights}; batch {args.batch_size}; {args.batches} fixed training batches from {data}; '
                  f'calibration/selection on {args.calib_batches} of them; median of {args.steps} steps; '
@@ -559,6 +622,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     for path in write_outputs(result, prefix):
         log(f'wrote {path}')
     print(to_markdown(result))
+    failed = [v for v, r in result['rows'].items() if r.get('failed')]
+    if failed:
+        raise SystemExit(f'benchmark_ptqat: variant(s) {failed} failed (see their rows and the log above)')
     return result
 
 

@@ -80,3 +80,49 @@ def test_fixed_batch_loader_unwraps_cbgs():
     assert loader.dataset.type == cfg.train_dataloader.dataset.dataset.type and loader.dataset.data_root == '/data/x/'
     assert (loader.batch_size, loader.num_workers, loader.sampler['shuffle']) == (1, 0, False)
     assert cfg.train_dataloader.dataset.type == 'CBGSDataset'  # the config itself is untouched
+
+
+def test_estimate_bn_statistics_sets_the_batch_average():
+    """Random weights: BatchNorm statistics are the average over the fixed batches."""
+    tool = load_tool('benchmark_ptqat')
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4, momentum=0.1))
+    batches = [torch.randn(2, 3, 5, 5) * (i + 1) + i for i in range(3)]
+    with torch.no_grad():
+        feats = [net[0](b) for b in batches]
+    assert tool.estimate_bn_statistics(net, batches, lambda m, b: m(b)) == 1
+    bn = net[1]
+    want_mean = torch.stack([f.mean(dim=(0, 2, 3)) for f in feats]).mean(0)
+    want_var = torch.stack([f.var(dim=(0, 2, 3), unbiased=True) for f in feats]).mean(0)
+    torch.testing.assert_close(bn.running_mean, want_mean, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(bn.running_var, want_var, rtol=1e-5, atol=1e-5)
+    assert bn.momentum == 0.1 and not net.training
+
+
+def test_check_batches_refuses_short_batches():
+    tool = load_tool('benchmark_ptqat')
+    import pytest
+    full = dict(inputs={}, data_samples=[0] * 8)
+    tool.check_batches([full, full], 8, 2, '/d/')
+    with pytest.raises(ValueError, match=r'batches of \[8, 6\] samples, --batch-size is 8'):
+        tool.check_batches([full, dict(inputs={}, data_samples=[0] * 6)], 8, 2, '/d/')
+    with pytest.raises(ValueError, match=r'yields 1 training batch\(es\) of 8; --batches asks for 2'):
+        tool.check_batches([full], 8, 2, '/d/')
+
+
+def test_a_failing_variant_becomes_a_failed_row(tmp_path):
+    """A variant that raises (e.g. a non-finite loss) is reported in its row; the others still run."""
+    tool = load_tool('benchmark_ptqat')
+    task = _task(tool)
+    calls = {'n': 0}
+
+    def loss(m, b):
+        calls['n'] += 1
+        out = nn.functional.cross_entropy(m(b[0]), b[1])
+        return out * float('nan') if any(p.requires_grad is False for p in m.parameters()) else out
+    task = task._replace(loss=loss)
+    result = tool.run_benchmark(task, ['fp', 'ptqat'], steps=1, calib_batches=1, setup='toy', overhead_calls=1)
+    assert 'saved_bytes' in result['rows']['fp']
+    row = result['rows']['ptqat']
+    assert row['failed'] and 'FloatingPointError' in row['skipped'] and 'ptqat' in row['skipped']
+    assert '| PTQAT | skipped: FAILED: FloatingPointError' in tool.to_markdown(result)
