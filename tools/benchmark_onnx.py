@@ -2,7 +2,7 @@
 Q/DQ ONNX (INT8 Q/DQ with the 4-bit grids baked in) vs packed INT4 weights.
 
     python tools/benchmark_onnx.py [--models bevdet-tiny bevdepth4d-tiny bevdet-r50 bevdepth4d-r50]
-        [--runs 5] [--warmup 2] [--threads 1] [--out work_dirs/benchmark_onnx.json]
+        [--runs 5] [--warmup 2] [--threads 1] [--out work_dirs/benchmark_onnx.json] [--placement]
 
 Per model: the FP config and its PTQAT W4A8 config are built with their initial weights
 (latency does not depend on the values), the quantized one is calibrated on one synthetic
@@ -11,8 +11,10 @@ at the config's input size, batch 1, and each graph is timed with onnxruntime
 (ORT_ENABLE_ALL, CPUExecutionProvider, `--threads` intra-op threads): the median over `--runs`
 timed runs after `--warmup` untimed ones, the variants taking turns run by run (so load from
 other jobs falls on all alike), one graph run = one frame (a temporal model's prev_bev is an
-input). The machine's CPUs may be shared with other jobs: compare the columns
-of one run, not runs of different days.
+input). ``--placement`` adds the quantized config with the ModelOpt / TensorRT Q/DQ placement
+(``share_input_quantizers``, ``quantize_residual_adds='residual'``) to the rotation. The
+machine's CPUs may be shared with other jobs: compare the columns of one run, not runs of
+different days.
 """
 import argparse
 import json
