@@ -188,3 +188,14 @@ def test_readers_configured_differently_cannot_share():
     cfg = QuantConfig(share_input_quantizers=True, overrides={r'layer2\.0\.downsample': {'a_bits': 6}})
     with pytest.raises(ValueError, match='cannot share one input quantizer'):
         quantize_model(net, cfg)
+
+
+def test_a_refused_config_can_be_retried():
+    """quantize_model raising after the rules ran (bad skip pattern) leaves blocks that add
+    through their Add; a second call with a good config quantizes them."""
+    net = Net().eval()
+    with pytest.raises(ValueError, match='matches no quantizable layer'):
+        quantize_model(net, QuantConfig(quantize_residual_adds='residual', skip=['^nope$']))
+    quantize_model(net, QuantConfig(share_input_quantizers=True, quantize_residual_adds='residual'))
+    blk = net.backbone.layer1[0]
+    assert isinstance(blk.residual_add, QuantAdd) and blk.residual_add.residual_quantizer is blk.conv1.input_quantizer

@@ -105,15 +105,16 @@ def _block_groups(block: nn.Module, add_installed: bool) -> List[list]:
 
 def _installer(cls: type):
     def install(block: nn.Module) -> None:
-        block.residual_add = Add()
+        if not isinstance(getattr(block, 'residual_add', None), Add):
+            block.residual_add = Add()
         block.__class__ = cls
     return install
 
 
 for _float, _qadd in ((BasicBlock, QAddBasicBlock), (Bottleneck, QAddBottleneck)):
     register_placement_rule(_float, PlacementRule(_block_groups, _installer(_qadd)))
-    # a block already rewritten (e.g. quantize_model refused later and is re-run) keeps its rule
-    register_placement_rule(_qadd, PlacementRule(_block_groups, None))
+    # a block already rewritten (quantize_model raised after installing, and runs again) keeps its rule
+    register_placement_rule(_qadd, PlacementRule(_block_groups, _installer(_qadd)))
 
 
 def _head_groups(head: nn.Module, add_installed: bool) -> List[list]:

@@ -65,7 +65,8 @@ class PlacementRule:
             up unquantized (skipped) simply drop out of their group.
         install_add: ``install_add(module) -> None`` or None: give ``module`` an
             :class:`~ptqat.quant.layers.Add` child and make its forward add through it (the
-            rule's author guarantees the output is unchanged: ``a + b`` is the same sum).
+            rule's author guarantees the output is unchanged: ``a + b`` is the same sum);
+            idempotent (a module that already adds through its ``Add`` keeps it).
         forward_methods: methods of the registered type whose code the facts above describe;
             a subclass that overrides one of them is refused (its data flow may differ).
     """
@@ -144,13 +145,12 @@ def apply_placement_rules(model: nn.Module, residual_adds: bool) -> Tuple[List[L
         ruled += 1
         installed = False
         if residual_adds and rule.install_add is not None:
-            before = dict(module.named_children())
             rule.install_add(module)
             installed = True
-            new = [n for n, m in module.named_children() if isinstance(m, Add) and before.get(n) is not m]
-            if not new:
+            found = [n for n, m in module.named_children() if isinstance(m, Add)]
+            if not found:
                 raise RuntimeError(f'the placement rule of {type(module).__name__} ({name!r}) installed no Add module')
-            adds += [f'{name}.{n}' if name else n for n in new]
+            adds += [f'{name}.{n}' if name else n for n in found]
         prefix = f'{name}.' if name else ''
         for group in rule.shared_inputs(module, installed):
             groups.append([f'{prefix}{path}:{attr}' for path, attr in group])
