@@ -154,6 +154,9 @@ def test_onnxruntime_matches_fake_quant(exported):
     (test_float_export_matches_pytorch). Here the graph must agree with the fake-quant model
     much better than the fake-quant model agrees with the float one: a wrong scale, a missing or
     extra quantizer, or a wrong 4-bit grid gives an error of the order of the quantization error.
+    Bound: a quarter of it (the flip cascade measured 6-15 % of it on these 1-iteration
+    checkpoints, the most with the Q/DQ placement config; that the graph is exact up to the
+    flipped codes is test_graph_exact_given_onnxruntime_codes).
     """
     detector, cfg_file, _, out = exported
     from ptqat.deploy import OrtDetector, torch_head_outputs
@@ -167,7 +170,7 @@ def test_onnxruntime_matches_fake_quant(exported):
         rows[k]['rms_fq_vs_fp'] = _rms(ref[k] - fp[k])
     print('\nORT vs PyTorch fake-quant:', json.dumps(rows, indent=1))
     for k, r in rows.items():
-        assert r['rms_ort_vs_fq'] <= 0.1 * r['rms_fq_vs_fp'], (k, r)
+        assert r['rms_ort_vs_fq'] <= 0.25 * r['rms_fq_vs_fp'], (k, r)
 
 
 def test_int4_variant_equals_int8(exported):
@@ -208,12 +211,16 @@ def test_test_onnx_metrics_match_test_py(exported, tmp_path):
     same checkpoint and val set: NDS / mAP within 0.002 for BEVDet. For BEVDepth4D the one-step
     rounding flips of test_onnxruntime_matches_fake_quant (up to ~2 % of the output range) move
     a few boxes of this 3-sample val set, whose mAP rests on a handful of boxes: there the bound
-    is 0.01 (measured while writing this: up to 0.004)."""
+    is 0.01 (measured while writing this: up to 0.004); likewise for the Q/DQ placement config
+    (BEVDet-tiny, mAP 0.0317 vs 0.0285 in one run). The flips themselves: see
+    test_graph_exact_given_onnxruntime_codes and README "Deployment"."""
     detector, cfg_file, ckpt, out = exported
     from ptqat.deploy import is_temporal
     ref = load_tool('test').main([cfg_file, ckpt, '--work-dir', str(tmp_path / 'test')])
     got = load_tool('test_onnx').main([cfg_file, out, '--out', str(tmp_path / 'onnx.json')])
-    tol = 0.01 if is_temporal(detector) else 0.002
+    # the Q/DQ placement config: one measured run 0.0031 on mAP (flips, as for BEVDepth4D)
+    placed = detector._ptqat_quant_config.share_input_quantizers
+    tol = 0.01 if is_temporal(detector) or placed else 0.002
     for k in ('NDS', 'mAP'):
         key = f'NuScenes metric/pred_instances_3d_NuScenes/{k}'
         print(f'\n{type(detector).__name__} {k}: test.py {ref[key]:.4f}  test_onnx.py {got[key]:.4f}')
@@ -255,7 +262,8 @@ def test_placement_option_in_the_detector_graph(exported):
     shared = head.reg[0].conv.input_quantizer is head.heatmap[0].conv.input_quantizer
     model = onnx.load(osp.join(out, 'model.onnx'))
     prod = {o: n for n in model.graph.node for o in n.output}
-    head_convs = [n for n in model.graph.node if n.op_type == 'Conv' and '/task_heads/' in n.name
+    # e.g. /pts_bbox_head/task_heads.0/reg/reg.0/conv/Conv: the first conv of each branch
+    head_convs = [n for n in model.graph.node if n.op_type == 'Conv' and '/task_heads.0/' in n.name
                   and n.name.endswith('.0/conv/Conv')]
     head_inputs = {n.input[0] for n in head_convs}
     assert len(head_convs) == 6 and all(prod[i].op_type == 'DequantizeLinear' for i in head_inputs)
