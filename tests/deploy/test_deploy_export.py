@@ -19,7 +19,8 @@ MODELS_UNDER_TEST = {
     'bevdepth4d': ('configs/ptqat/bevdepth4d/bevdepth4d-tiny_ptqat-w4a8_synth.py',
                    'checkpoints/bevdepth4d-tiny_synth_fp16.pth'),
     # ModelOpt / TensorRT Q/DQ placement: shared input quantizers, quantized residual adds
-    'bevdet-qdq': ('configs/ptqat/bevdet/bevdet-tiny_ptqat-w4a8-qdq_synth.py', 'checkpoints/bevdet-tiny_synth_fp16.pth'),
+    'bevdet-qdq': ('configs/ptqat/bevdet/bevdet-tiny_ptqat-w4a8-qdq_synth.py',
+                   'checkpoints/bevdet-tiny_synth_fp16.pth'),
 }
 
 

@@ -80,7 +80,6 @@ def test_shared_quantizer_is_one_module(depth, mode):
     assert len(ids) == len(set(ids))
     assert all(q.is_initialized for _, q in iter_quantizers(net))
     sd = net.state_dict()
-    b = net.backbone.layer2[0]
     assert torch.equal(sd['backbone.layer2.0.conv1.input_quantizer.step_size'],
                        sd['backbone.layer2.0.downsample.0.input_quantizer.step_size'])
     # round trip into a fresh model built with the same config
@@ -91,7 +90,6 @@ def test_shared_quantizer_is_one_module(depth, mode):
     x = batches(1)[0]
     with torch.no_grad():
         assert torch.equal(fresh(x), net(x))
-    del b
 
 
 def test_the_block_output_is_unchanged_by_the_add_module():
