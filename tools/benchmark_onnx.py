@@ -2,7 +2,7 @@
 Q/DQ ONNX (INT8 Q/DQ with the 4-bit grids baked in) vs packed INT4 weights.
 
     python tools/benchmark_onnx.py [--models bevdet-tiny bevdepth4d-tiny bevdet-r50 bevdepth4d-r50]
-        [--runs 5] [--warmup 2] [--threads 1] [--out work_dirs/benchmark_onnx.json]
+        [--runs 5] [--warmup 2] [--threads 1] [--out work_dirs/benchmark_onnx.json] [--placement]
 
 Per model: the FP config and its PTQAT W4A8 config are built with their initial weights
 (latency does not depend on the values), the quantized one is calibrated on one synthetic
@@ -11,8 +11,10 @@ at the config's input size, batch 1, and each graph is timed with onnxruntime
 (ORT_ENABLE_ALL, CPUExecutionProvider, `--threads` intra-op threads): the median over `--runs`
 timed runs after `--warmup` untimed ones, the variants taking turns run by run (so load from
 other jobs falls on all alike), one graph run = one frame (a temporal model's prev_bev is an
-input). The machine's CPUs may be shared with other jobs: compare the columns
-of one run, not runs of different days.
+input). ``--placement`` adds the quantized config with the ModelOpt / TensorRT Q/DQ placement
+(``share_input_quantizers``, ``quantize_residual_adds='residual'``) to the rotation. The
+machine's CPUs may be shared with other jobs: compare the columns of one run, not runs of
+different days.
 """
 import argparse
 import json
@@ -47,6 +49,9 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--out', default='work_dirs/benchmark_onnx.json')
     p.add_argument('--keep', help='keep the exported graphs in this directory')
+    p.add_argument('--placement', action='store_true',
+                   help='also time the quantized config with the ModelOpt / TensorRT Q/DQ placement '
+                        '(share_input_quantizers=True, quantize_residual_adds=residual): column qdq_placed_int8')
     args = p.parse_args(argv)
     if args.runs < 1 or args.warmup < 0 or args.threads < 1:
         p.error(f'need --runs >= 1, --warmup >= 0, --threads >= 1; got {args.runs}, {args.warmup}, {args.threads}')
@@ -79,13 +84,19 @@ def ring_rig_inputs(detector, seed: int = 0):
                 bda=torch.eye(4)[None])
 
 
-def build(cfg_file: str):
+#: quantization options of the --placement variant
+PLACEMENT = dict(share_input_quantizers=True, quantize_residual_adds='residual')
+
+
+def build(cfg_file: str, quantization: dict = None):
     import ptqat.plugin  # noqa: F401
     from mmdet3d.registry import MODELS as REG
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     init_default_scope('mmdet3d')
     cfg = Config.fromfile(osp.join(ROOT, cfg_file))
+    if quantization:
+        cfg.model.quantization = dict(cfg.model.quantization, **quantization)
     return REG.build(cfg.model).float().eval()
 
 
@@ -118,11 +129,12 @@ def bench_model(name: str, args, work: str) -> dict:
     fp_cfg, q_cfg = MODELS[name]
     row = dict(model=name, fp_config=fp_cfg, quant_config=q_cfg)
     paths, feed = {}, None
-    for kind, cfg_file in (('fp32', fp_cfg), ('qdq', q_cfg)):
+    kinds = [('fp32', fp_cfg), ('qdq', q_cfg)] + ([('qdq_placed', q_cfg)] if args.placement else [])
+    for kind, cfg_file in kinds:
         torch.manual_seed(0)
-        det = build(cfg_file)
+        det = build(cfg_file, PLACEMENT if kind == 'qdq_placed' else None)
         inputs = ring_rig_inputs(det)
-        if kind == 'qdq':
+        if kind != 'fp32':
             calibrate(det, [inputs], lambda m, b: m._forward(b), progress=False)
         out = osp.join(work, f'{name}_{kind}')
         side = export_detector(det, inputs, out, weights_int4=(kind == 'qdq'))
@@ -134,7 +146,8 @@ def bench_model(name: str, args, work: str) -> dict:
                 prev = torch.zeros(1, shape[1] * det.num_adj, *shape[2:])
             feed = graph_feed(deploy, frame_inputs(det, inputs)[0], prev)
             row['inputs'] = {k: list(v.shape) for k, v in feed.items()}
-        files = [('fp32', 'model')] if kind == 'fp32' else [('qdq_int8', 'model'), ('qdq_int4', 'model_int4')]
+        files = {'fp32': [('fp32', 'model')], 'qdq': [('qdq_int8', 'model'), ('qdq_int4', 'model_int4')],
+                 'qdq_placed': [('qdq_placed_int8', 'model')]}[kind]
         for label, key in files:
             paths[label] = osp.join(out, side['files'][key])
         del det

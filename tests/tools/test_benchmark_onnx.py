@@ -28,8 +28,8 @@ def test_ring_rig_points_fill_the_grid():
 def test_benchmark_tiny(tmp_path):
     out = tmp_path / 'bench.json'
     load_tool('benchmark_onnx').main(['--models', 'bevdet-tiny', '--runs', '1', '--warmup', '0',
-                                      '--out', str(out)])
+                                      '--out', str(out), '--placement'])
     row = json.loads(out.read_text())['models'][0]
-    for k in ('fp32', 'qdq_int8', 'qdq_int4'):
+    for k in ('fp32', 'qdq_int8', 'qdq_int4', 'qdq_placed_int8'):
         assert row[k]['median_ms'] > 0 and row[k]['file_mb'] > 0
     assert row['qdq_int4']['file_mb'] < row['fp32']['file_mb'] / 4

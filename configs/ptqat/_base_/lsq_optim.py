@@ -12,4 +12,7 @@
 #     _base_ = [<float config>, '../../_base_/w4a8.py', '../../_base_/lsq_optim.py']
 #     optim_wrapper = dict(optimizer=dict(lr=...), paramwise_cfg=_base_.lsq_paramwise_cfg)
 lsq_step_size_lr_mult = 1.0
-lsq_paramwise_cfg = dict(custom_keys={'.step_size': dict(lr_mult=lsq_step_size_lr_mult, decay_mult=0.0)})
+# bypass_duplicate: with quantization.share_input_quantizers=True one step size is a parameter of
+# several layers (ptqat.quant.placement); it enters the optimizer once (no effect otherwise).
+lsq_paramwise_cfg = dict(custom_keys={'.step_size': dict(lr_mult=lsq_step_size_lr_mult, decay_mult=0.0)},
+                         bypass_duplicate=True)

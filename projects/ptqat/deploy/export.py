@@ -37,12 +37,22 @@ def check_exportable(detector: nn.Module) -> None:
 def _layer_table(detector: nn.Module) -> List[Dict[str, Any]]:
     """Per quantized layer: bit widths and the activation step size (the Q/DQ scale)."""
     rows = []
+    shared: Dict[int, List[str]] = {}   # input quantizers shared by several layers: their readers
+    for name, layer in quantized_layers(detector):
+        for q in layer.activation_quantizers():
+            shared.setdefault(id(q), []).append(name)
+    shared = {k: v for k, v in shared.items() if len(v) > 1}
     for name, layer in quantized_layers(detector):
         row: Dict[str, Any] = dict(name=name, w_bits=layer.w_bits, a_bits=layer.a_bits)
         aq = getattr(layer, 'input_quantizer', None)
         if aq is not None and aq.enabled and aq.is_initialized:
             row['input_scale'] = float(aq.effective_step_size().detach().reshape(-1)[0])
             row['input_signed'] = bool(aq.signed)
+        rq = getattr(layer, 'residual_quantizer', None)   # QuantAdd: the shortcut operand
+        if rq is not None and rq.enabled and rq.is_initialized:
+            row['residual_scale'] = float(rq.effective_step_size().detach().reshape(-1)[0])
+        if aq is not None and id(aq) in shared:
+            row['input_quantizer_shared_with'] = [n for n in shared[id(aq)] if n != name]
         rows.append(row)
     return rows
 

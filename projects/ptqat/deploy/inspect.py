@@ -6,7 +6,7 @@ from typing import Dict, List, Optional
 import numpy as np
 from torch import nn
 
-from ..quant import quantized_layers
+from ..quant import QuantAdd, quantized_layers
 
 __all__ = ['qdq_report', 'onnx_scope_name']
 
@@ -44,8 +44,11 @@ def qdq_report(onnx_path: str, detector: nn.Module) -> List[Dict[str, object]]:
 
     Returns:
         rows ``dict(layer, nodes, input_scale_ok, weight_scale_ok, input_qdq, weight_qdq,
-        max_scale_err)``; ``input_qdq`` / ``weight_qdq``: every compute node of the layer reads
-        that input through a DequantizeLinear (a layer without an input quantizer: None).
+        residual_qdq, max_scale_err)``; ``input_qdq`` / ``weight_qdq``: every compute node of the
+        layer reads that input through a DequantizeLinear (a layer without an input quantizer /
+        without a weight: None); ``residual_qdq``: the same for the second input of a
+        :class:`~ptqat.quant.QuantAdd` (its compute node is the ``Add``); ``input_scale_ok``
+        covers both activation inputs.
     """
     import onnx
     model = onnx.load(onnx_path)
@@ -61,30 +64,39 @@ def qdq_report(onnx_path: str, detector: nn.Module) -> List[Dict[str, object]]:
 
     by_layer: Dict[str, list] = {n: [] for n in layers}
     for node in model.graph.node:
-        if node.op_type not in COMPUTE_OPS:
+        if node.op_type not in COMPUTE_OPS + ('Add',):
             continue
         scope = onnx_scope_name(node.name)
         hits = [n for n in layers if n == scope or n.endswith('.' + scope)]
-        if len(hits) == 1:
+        # a QuantAdd computes with Add, every other layer with COMPUTE_OPS
+        if len(hits) == 1 and (node.op_type == 'Add') == isinstance(layers[hits[0]], QuantAdd):
             by_layer[hits[0]].append(node)
     rows = []
     for name, layer in layers.items():
         nodes = by_layer[name]
         iq = getattr(layer, 'input_quantizer', None)
         iq = iq if iq is not None and iq.enabled else None
+        rq = getattr(layer, 'residual_quantizer', None)   # QuantAdd: the Add's second input
+        rq = rq if rq is not None and rq.enabled else None
         wq = layer.weight_quantizer_pairs()[0][0] if layer.weight_quantizer_pairs() else None
         row: Dict[str, object] = dict(layer=name, nodes=[n.name for n in nodes], max_scale_err=0.0)
-        in_ok, w_ok, in_qdq, w_qdq = True, True, True, True
+        in_ok, w_ok, in_qdq, w_qdq, r_qdq = True, True, True, True, True
         for node in nodes:
-            if iq is not None:
-                dq = dq_of(node.input[0])
+            for q, slot in ((iq, 0), (rq, 1)):
+                if q is None:
+                    continue
+                dq = dq_of(node.input[slot])
                 if dq is None:
-                    in_qdq = in_ok = False
+                    in_ok = False
+                    if slot == 0:
+                        in_qdq = False
+                    else:
+                        r_qdq = False
                 else:
                     err = float(np.max(np.abs(values[dq.input[1]].reshape(-1)
-                                              - iq.effective_step_size().detach().numpy().reshape(-1))))
+                                              - q.effective_step_size().detach().numpy().reshape(-1))))
                     row['max_scale_err'] = max(row['max_scale_err'], err)
-                    in_ok &= err <= 1e-7 * float(iq.effective_step_size().max())
+                    in_ok &= err <= 1e-7 * float(q.effective_step_size().max())
             if wq is not None and wq.enabled:
                 dq = dq_of(node.input[1])
                 if dq is None:
@@ -94,7 +106,7 @@ def qdq_report(onnx_path: str, detector: nn.Module) -> List[Dict[str, object]]:
                     err = float(np.max(np.abs(values[dq.input[1]].reshape(-1) - s_ref)))
                     row['max_scale_err'] = max(row['max_scale_err'], err)
                     w_ok &= err <= 1e-7 * float(s_ref.max())
-        row.update(input_qdq=in_qdq if iq is not None else None, weight_qdq=w_qdq,
-                   input_scale_ok=in_ok, weight_scale_ok=w_ok)
+        row.update(input_qdq=in_qdq if iq is not None else None, weight_qdq=w_qdq if wq is not None else None,
+                   input_scale_ok=in_ok, weight_scale_ok=w_ok, residual_qdq=r_qdq if rq is not None else None)
         rows.append(row)
     return rows

@@ -11,6 +11,7 @@
 from .checkpoint_check import (CheckpointCheckHook, CheckpointMismatchError, check_checkpoint,
                                quantization_record)
 from . import quant_layers_mmcv  # noqa: F401  (registers the quantized mmcv layers)
+from . import placement_rules  # noqa: F401  (Q/DQ placement rules of mmdet / mmdet3d modules)
 from .model_builder import PTQATModel, get_quant_config
 from .pipeline import (AnalysisResult, PTQATSettings, calibrate_model, effective_threshold, is_calibrated,
                        limit_batches, make_forward_fn, run_analysis, unwrap_model)

@@ -12,9 +12,11 @@ from .calibration import calibrate
 from .config import LayerQuantSpec, QuantConfig, quantize_model
 from .discrepancy import METRICS, MODES, discrepancy_per_sample, measure_discrepancy
 from .freezing import FreezeReport, freeze_layers
-from .layers import (MatMul, QuantConv1d, QuantConv2d, QuantConvTranspose2d, QuantLinear, QuantMatMul,
+from .layers import (Add, MatMul, QuantAdd, QuantConv1d, QuantConv2d, QuantConvTranspose2d, QuantLinear, QuantMatMul,
                      QuantModule, QuantMultiheadAttention, iter_quantizers, quantized_layers)
 from .lsq import INIT_METHODS, LSQFakeQuantFunction, LSQQuantizer, quant_range
+from .placement import (RESIDUAL_ADD_MODES, PlacementRule, register_placement_rule, registered_placement_rules,
+                        unregister_placement_rule)
 from .onnx_export import export_mode, export_onnx, pack_int4_weights
 from .registry import (FORWARD_METHODS, check_quantizable, get_quant_module_class, register_quant_module,
                        registered_quant_modules, unregister_quant_module)
@@ -22,6 +24,8 @@ from .selection import RATIO_BY, STRATEGIES, layer_param_counts, num_selected, s
 from .state import load_fp_state_dict, quant_state_keys, trainable_layers
 
 __all__ = [
+    'Add', 'PlacementRule', 'QuantAdd', 'RESIDUAL_ADD_MODES', 'register_placement_rule',
+    'registered_placement_rules', 'unregister_placement_rule',
     'FORWARD_METHODS', 'FreezeReport', 'INIT_METHODS', 'LSQFakeQuantFunction', 'LSQQuantizer', 'LayerQuantSpec',
     'METRICS', 'MODES', 'MatMul', 'QuantConfig', 'QuantConv1d', 'QuantConv2d', 'QuantConvTranspose2d',
     'QuantLinear', 'QuantMatMul', 'QuantModule', 'QuantMultiheadAttention', 'RATIO_BY', 'STRATEGIES', 'calibrate',

@@ -64,7 +64,14 @@ def calibrate(model: nn.Module, batches: Iterable[Any], forward_fn: Optional[For
     with preserved_state(model), torch.no_grad():
         for _, layer in layers:
             layer.init_weight_quantizers()
-        act = [(name, layer.activation_quantizers()) for name, layer in layers]
+        # a quantizer shared by several layers (QuantConfig.share_input_quantizers) is listed
+        # under its first layer only: it observes once per reader and is finished once
+        seen: set = set()
+        act = []
+        for name, layer in layers:
+            qs = [q for q in layer.activation_quantizers() if id(q) not in seen]
+            seen.update(id(q) for q in qs)
+            act.append((name, qs))
         if not any(qs for _, qs in act):
             return
         model.eval()

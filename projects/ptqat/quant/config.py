@@ -8,8 +8,9 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch.nn as nn
 
-from .layers import QuantModule, quantized_layers
+from .layers import QuantAdd, QuantModule, quantized_layers
 from .lsq import INIT_METHODS, check_bits
+from .placement import RESIDUAL_ADD_MODES, apply_placement_rules, share_quantizer_groups
 from .registry import check_quantizable, get_quant_module_class
 
 __all__ = ['LayerQuantSpec', 'QuantConfig', 'quantize_model']
@@ -94,6 +95,18 @@ class QuantConfig:
             ``a_signed`` says), the inputs of the two attention matmuls (``Q·Kᵀ`` and
             ``A·V``) of every ``nn.MultiheadAttention`` (see :class:`QuantMultiheadAttention`).
             Needs activation bits on those layers.
+        share_input_quantizers: ModelOpt / TensorRT placement: the quantized layers that read
+            one tensor (as the registered placement rules say, see
+            :mod:`ptqat.quant.placement`: a ResNet block's ``conv1`` and ``downsample``, the
+            task heads on a shared feature map) share **one** input quantizer module: one step
+            size, one Q/DQ pair in the exported graph. Default False (one per reader).
+        quantize_residual_adds: ``False`` (default), ``'residual'`` or ``'both'``: route the
+            residual add of every block with a placement rule (ResNet ``BasicBlock`` /
+            ``Bottleneck``) through a :class:`~ptqat.quant.layers.QuantAdd` layer quantizing
+            the shortcut operand (``'residual'``: TensorRT's recommendation, the conv branch
+            is fused into the add) or both operands (``'both'``). With
+            ``share_input_quantizers`` the shortcut quantizer of a block without downsample is
+            its ``conv1``'s input quantizer (the same tensor).
 
     Validation happens on construction (bits, init methods, regexes, override fields); a
     skip/override pattern that matches no quantizable layer raises in ``quantize_model``.
@@ -109,12 +122,20 @@ class QuantConfig:
     a_init: str = 'percentile'
     a_signed: Union[bool, str] = True
     quantize_attention_matmuls: bool = False
+    share_input_quantizers: bool = False
+    quantize_residual_adds: Union[bool, str] = False
 
     def __post_init__(self) -> None:
         if isinstance(self.skip, str):
             self.skip = (self.skip,)
         self.skip = tuple(self.skip)
         _check_fields(dataclasses.asdict(self), '')
+        if not isinstance(self.share_input_quantizers, bool):
+            raise ValueError(f'share_input_quantizers must be a bool, got {self.share_input_quantizers!r}')
+        if not any(self.quantize_residual_adds is m or (isinstance(m, str) and self.quantize_residual_adds == m)
+                   for m in RESIDUAL_ADD_MODES):
+            raise ValueError(f'quantize_residual_adds must be one of {RESIDUAL_ADD_MODES}, '
+                             f'got {self.quantize_residual_adds!r}')
         for pattern in self.skip:
             _compile(pattern, 'skip')
         if not isinstance(self.overrides, Mapping):
@@ -230,6 +251,17 @@ def quantize_model(model: nn.Module, config: Union[QuantConfig, Mapping[str, Any
         raise ValueError(f'the root module ({type(model).__name__}) is itself a quantizable layer; wrap it in a '
                          'container (e.g. nn.Sequential) to quantize it in place')
 
+    groups: List[List[str]] = []
+    if config.share_input_quantizers or config.quantize_residual_adds:
+        groups, adds, ruled = apply_placement_rules(model, bool(config.quantize_residual_adds))
+        if not ruled:
+            raise ValueError('share_input_quantizers / quantize_residual_adds is set, but no module of '
+                             f'{type(model).__name__} has a Q/DQ placement rule (ptqat.quant.register_placement_rule; '
+                             'ptqat.engine registers mmdet ResNet BasicBlock / Bottleneck and mmdet3d CenterHead)')
+        if config.quantize_residual_adds and not adds:
+            raise ValueError(f'quantize_residual_adds={config.quantize_residual_adds!r}, but {type(model).__name__} '
+                             'has no residual block with a placement rule (e.g. mmdet ResNet BasicBlock / Bottleneck)')
+
     order: Dict[int, int] = {}
     names: Dict[int, str] = {}
     candidates: List[nn.Module] = []
@@ -281,6 +313,8 @@ def quantize_model(model: nn.Module, config: Union[QuantConfig, Mapping[str, Any
                 raise ValueError(f'layer {name!r}: quantize_attention_matmuls needs activation bits, but the layer '
                                  'has a_bits=None / quantize_inputs=False')
             new.enable_attention_matmul_quantization(spec.a_bits, spec.a_init)
+        if isinstance(new, QuantAdd) and config.quantize_residual_adds == 'residual':
+            new.register_module('input_quantizer', None)   # the conv branch fuses into the add
         _set_activation_sign(new, spec.a_signed)
         device = _module_device(module) or model_device
         if device is not None:
@@ -293,4 +327,6 @@ def quantize_model(model: nn.Module, config: Union[QuantConfig, Mapping[str, Any
                 refs.setdefault(id(child), [])
                 refs[id(child)] = [(p, a) for p, a in refs[id(child)] if p is not module] + [(new, attr)]
         replaced[id(module)] = new
+    if config.share_input_quantizers:
+        share_quantizer_groups(model, groups)
     return [names[id(m)] for m in candidates if id(m) in replaced]

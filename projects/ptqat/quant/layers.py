@@ -29,8 +29,8 @@ from . import frozen as _lean
 from .lsq import LSQQuantizer, check_bits
 
 __all__ = [
-    'MatMul', 'QuantConv1d', 'QuantConv2d', 'QuantConvTranspose2d', 'QuantLinear', 'QuantMatMul',
-    'QuantModule', 'QuantMultiheadAttention', 'iter_quantizers', 'quantized_layers',
+    'Add', 'MatMul', 'QuantAdd', 'QuantConv1d', 'QuantConv2d', 'QuantConvTranspose2d', 'QuantLinear',
+    'QuantMatMul', 'QuantModule', 'QuantMultiheadAttention', 'iter_quantizers', 'quantized_layers',
 ]
 
 DEFAULT_W_INIT = 'mse'
@@ -442,6 +442,31 @@ class QuantMatMul(QuantModule, MatMul):
 
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
         return torch.matmul(self._q(self.input_quantizer, a), self._q(self.other_quantizer, b))
+
+
+class Add(nn.Module):
+    """Float ``a + b`` as a module (a residual add): ``quantize_model`` turns it into
+    :class:`QuantAdd`. The quantization placement rules (:mod:`ptqat.quant.placement`) put one
+    into each registered residual block when ``QuantConfig.quantize_residual_adds`` is set."""
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        return a + b
+
+
+class QuantAdd(QuantModule, Add):
+    """``Q_a(a) + Q_r(b)``, a quantized residual add: ``input_quantizer`` on the main branch
+    ``a`` (the block's last conv + norm output), ``residual_quantizer`` on the shortcut ``b``
+    (the block input or the downsample output); per-tensor, ``a_bits``. No weights. With
+    ``QuantConfig.quantize_residual_adds='residual'`` (TensorRT's / ModelOpt's placement: the
+    conv branch stays unquantized so that TensorRT fuses conv + add) ``input_quantizer`` is
+    None; with ``'both'`` both operands are quantized."""
+
+    _float_cls = Add
+    _weight_names = ()
+    _act_names = ('input_quantizer', 'residual_quantizer')
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        return self._q(self.input_quantizer, a) + self._q(self.residual_quantizer, b)
 
 
 def quantized_layers(model: nn.Module) -> List[Tuple[str, QuantModule]]:

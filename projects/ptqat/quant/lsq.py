@@ -470,6 +470,7 @@ class LSQQuantizer(nn.Module):
                 baked = self.fake_quant(weight).detach()
                 self._export_restore = (weight, weight.data)
                 weight.data = baked
+        self.__dict__.pop('_export_memo', None)
         self.export_mode = True
 
     def finish_export(self) -> None:
@@ -480,6 +481,7 @@ class LSQQuantizer(nn.Module):
         self.export_mode = False
         self._export_restore = None
         self._export_scale = None
+        self.__dict__.pop('_export_memo', None)
 
     def export_qrange(self) -> tuple[int, int]:
         """``(quant_min, quant_max)`` of the exported Q/DQ pair: ``(0, 255)`` (UINT8) for an
@@ -493,6 +495,16 @@ class LSQQuantizer(nn.Module):
         s = self._export_scale
         if s is None:
             raise RuntimeError('export_mode is set but prepare_export() was not called')
+        # a shared input quantizer (QuantConfig.share_input_quantizers) is called once per reader
+        # on the same tensor: reuse the last output, so the graph has one Q/DQ pair per tensor
+        memo = self.__dict__.get('_export_memo')
+        if memo is not None and memo[0] is x and memo[1] == x._version:
+            return memo[2]
+        out = self._export_qdq(x, s)
+        self.__dict__['_export_memo'] = (x, x._version, out)
+        return out
+
+    def _export_qdq(self, x: Tensor, s: Tensor) -> Tensor:
         lo, hi = self.export_qrange()
         # activations on a grid narrower than the integer type: clip first, then Q/DQ is exact
         if self._export_restore is None and (-self.qn, self.qp) != (lo, hi):

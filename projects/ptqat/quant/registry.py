@@ -18,7 +18,7 @@ from typing import Callable, Dict, List, Optional, Type, Union
 
 import torch.nn as nn
 
-from .layers import (MatMul, QuantConv1d, QuantConv2d, QuantConvTranspose2d, QuantLinear, QuantMatMul,
+from .layers import (Add, MatMul, QuantAdd, QuantConv1d, QuantConv2d, QuantConvTranspose2d, QuantLinear, QuantMatMul,
                      QuantModule, QuantMultiheadAttention)
 
 __all__ = ['FORWARD_METHODS', 'check_quantizable', 'get_quant_module_class', 'register_quant_module',
@@ -114,6 +114,7 @@ def check_quantizable(module_or_cls: Union[nn.Module, Type[nn.Module]], name: st
 
 
 for _f, _q in ((nn.Conv1d, QuantConv1d), (nn.Conv2d, QuantConv2d), (nn.ConvTranspose2d, QuantConvTranspose2d),
-               (nn.Linear, QuantLinear), (nn.MultiheadAttention, QuantMultiheadAttention), (MatMul, QuantMatMul)):
+               (nn.Linear, QuantLinear), (nn.MultiheadAttention, QuantMultiheadAttention), (MatMul, QuantMatMul),
+               (Add, QuantAdd)):
     register_quant_module(_f, _q)
 del _f, _q

@@ -12,7 +12,8 @@ from typing import List, Mapping, Set
 import torch.nn as nn
 from torch import Tensor
 
-from .layers import iter_quantizers, quantized_layers
+from .layers import quantized_layers
+from .lsq import LSQQuantizer
 
 __all__ = ['load_fp_state_dict', 'quant_state_keys', 'trainable_layers']
 
@@ -25,7 +26,10 @@ def trainable_layers(model: nn.Module) -> List[str]:
 def quant_state_keys(model: nn.Module) -> Set[str]:
     """The ``state_dict`` keys that quantization added (step sizes, init flags, selection)."""
     keys = set()
-    for name, q in iter_quantizers(model):
+    # every name of a quantizer: a shared one (share_input_quantizers) has one per reader
+    for name, q in model.named_modules(remove_duplicate=False):
+        if not isinstance(q, LSQQuantizer):
+            continue
         prefix = f'{name}.' if name else ''
         keys.update(prefix + k for k in q.state_dict().keys())
     for name, _ in quantized_layers(model):
