@@ -15,7 +15,7 @@ CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), r
 def test_config_parses(path):
     cfg = Config.fromfile(path)
     assert cfg.model.type in ('BEVDet', 'BEVDepth4D', 'BEVFormer', 'SparseBEV', 'PTQATModel', 'BEVDetOCC',
-                              'BEVDepth4DOCC', 'BEVDetSeg')
+                              'BEVDepth4DOCC', 'BEVDetSeg', 'BEVFormerOCC', 'BEVFormerSeg')
     assert 'ptqat.plugin' in cfg.custom_imports.imports
 
 

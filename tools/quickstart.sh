@@ -6,6 +6,7 @@
 #
 #   bash tools/quickstart.sh [WORK_DIR]          (default work_dirs/quickstart)
 #   PTQAT_MODEL=bevdepth4d bash tools/quickstart.sh [WORK_DIR]   (work_dirs/quickstart_bevdepth4d)
+#   PTQAT_MODEL=bevformer bash tools/quickstart.sh [WORK_DIR]    (work_dirs/quickstart_bevformer)
 #   PTQAT_MODEL=sparsebev PTQAT_FP_CKPT=<fp.pth> bash tools/quickstart.sh [WORK_DIR]
 #       (work_dirs/quickstart_sparsebev; no SparseBEV-tiny FP checkpoint is committed yet: give one
 #       or set PTQAT_TRAIN_FP=1, which takes hours on 2 CPU cores; the data set gets camera sweeps)
@@ -15,8 +16,10 @@
 # before the scenes were seeded by name (other train scenes; none of them is a val scene now).
 #
 # Environment:
-#   PTQAT_MODEL        bevdet (default), bevdepth4d, bevformer or sparsebev (no committed BEVFormer /
-#                      SparseBEV FP checkpoint yet: for those, PTQAT_TRAIN_FP=1 or PTQAT_FP_CKPT is required)
+#   PTQAT_MODEL        bevdet (default), bevdepth4d, bevformer or sparsebev (no committed SparseBEV
+#                      FP checkpoint yet: for it, PTQAT_TRAIN_FP=1 or PTQAT_FP_CKPT is required)
+#   PTQAT_VARIANTS     the fine-tuned rows to run (default "qat ptqat ptqat-large" plus the model's
+#                      extras), e.g. "ptqat" when time is short; FP and PTQ always run
 #   PTQAT_SEED         seed of the calibration batches and the fine-tuning (default 0, as the configs)
 #   PTQAT_TRAIN_FP=1   train the FP model here instead (adds 15-25 min)
 #   PTQAT_FP_CKPT      use this FP checkpoint instead
@@ -45,6 +48,10 @@ DATA_FLAGS=${PTQAT_DATA_FLAGS:-"--version v1.0-trainval --train-scenes 24 --val-
 VERSION=$(sed -n 's/.*--version \(v1\.0-[a-z]*\).*/\1/p' <<< "$DATA_FLAGS")
 FP_CFG=configs/$MODEL/$MODEL-tiny_synth.py
 Q_CFG=configs/ptqat/$MODEL/$MODEL-tiny_%s-w4a8_synth.py
+read -r -a VARIANTS <<< "${PTQAT_VARIANTS:-qat ptqat ptqat-large ${EXTRA[*]+${EXTRA[*]}}}"
+for v in "${VARIANTS[@]}"; do  # shellcheck disable=SC2059
+  [[ -f "$ROOT/$(printf "$Q_CFG" "$v")" ]] || { echo "PTQAT_VARIANTS: $v has no config $(printf "$Q_CFG" "$v")" >&2; exit 2; }
+done
 if [[ "${PTQAT_TRAIN_FP:-0}" != 1 && ! -f "${PTQAT_FP_CKPT:-$ROOT/checkpoints/$MODEL-tiny_synth_fp16.pth}" ]]; then
   echo "FP checkpoint ${PTQAT_FP_CKPT:-checkpoints/$MODEL-tiny_synth_fp16.pth} not found; set PTQAT_TRAIN_FP=1 (train it here) or PTQAT_FP_CKPT" >&2
   exit 2
@@ -91,12 +98,12 @@ fi
 "$PY" tools/test.py "$FP_CFG" "$FP_CKPT" --work-dir "$WORK/fp" --out "$WORK/fp/metrics.json" \
   ${DATA_OPTS[@]+"${DATA_OPTS[@]}"} > "$WORK/fp_test.log" 2>&1
 
-step "4/5 PTQ (calibration only), then QAT, PTQAT, PTQAT-large ${EXTRA[*]+${EXTRA[*]} }fine-tuning from the FP model"
+step "4/5 PTQ (calibration only), then ${VARIANTS[*]} fine-tuning from the FP model"
 # shellcheck disable=SC2059
 "$PY" tools/test.py "$(printf "$Q_CFG" ptq)" "$FP_CKPT" --work-dir "$WORK/ptq" \
   --out "$WORK/ptq/metrics.json" --cfg-options "${SEED_KV[@]}" ${DATA_KV[@]+"${DATA_KV[@]}"} \
   > "$WORK/ptq_test.log" 2>&1
-for v in qat ptqat ptqat-large ${EXTRA[@]+"${EXTRA[@]}"}; do
+for v in "${VARIANTS[@]}"; do
   # shellcheck disable=SC2059
   cfg=$(printf "$Q_CFG" "$v")
   step "    $v: train"
@@ -108,5 +115,5 @@ for v in qat ptqat ptqat-large ${EXTRA[@]+"${EXTRA[@]}"}; do
 done
 
 step "5/5 results"
-"$PY" tools/summarize_ptqat.py "$WORK" --variants fp ptq qat ptqat ptqat-large ${EXTRA[@]+"${EXTRA[@]}"}
+"$PY" tools/summarize_ptqat.py "$WORK" --variants fp ptq "${VARIANTS[@]}"
 step "done; logs, reports (discrepancy.png per run) and results.md in $WORK"

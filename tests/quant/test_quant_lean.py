@@ -273,3 +273,26 @@ def test_make_lean_keeps_state_and_subclasses():
         ref_g, = torch.autograd.grad(ref.sum(), x)
     assert torch.equal(out, ref)
     _assert_close(g, ref_g, 'input gradient')
+
+
+@pytest.mark.parametrize('lean_relu', [False, True])
+def test_inplace_relu_after_linear_on_3d_input(lean_relu):
+    """A transformer FFN (Linear -> ReLU(inplace) -> Linear on (B, L, C)): F.linear returns a view
+    there, which autograd forbids to modify in place in a custom Function's output."""
+    torch.manual_seed(0)
+    net = nn.Sequential(QuantLinear.from_float(nn.Linear(8, 16), 4, 8, True), nn.ReLU(inplace=True),
+                        QuantLinear.from_float(nn.Linear(16, 4), 4, 8, True))
+    if lean_relu:
+        assert make_lean(net) == 1 and isinstance(net[1], LeanReLU)
+    x = torch.randn(3, 5, 8, requires_grad=True)
+    for m in (net[0], net[2]):
+        m.weight_quantizer.init_step_size(m.weight.detach())
+    net[0].input_quantizer.init_step_size(x.detach())
+    net[2].input_quantizer.init_step_size(torch.relu(net[0](x)).detach())
+    out = net(x)
+    g, = torch.autograd.grad(out.square().sum(), x)
+    with reference_mode():
+        ref = net(x)
+        ref_g, = torch.autograd.grad(ref.square().sum(), x)
+    assert torch.equal(out, ref)
+    _assert_close(g, ref_g, 'input gradient')

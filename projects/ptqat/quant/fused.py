@@ -208,6 +208,8 @@ class QuantLayerFunction(torch.autograd.Function):
             vx, cx, xq = _quantize_code(x, sx, qx.qn, qx.qp)
         wq = w if sw is None else _quantize(w, sw, qw.qn, qw.qp)[1]
         out = _op_forward(op, xq, wq, b)
+        if out._is_view():  # F.linear on a >2-D input (no grad mode): a view of its 2-D result,
+            out = out.clone()  # and autograd forbids an in-place op (ReLU(inplace)) on it
         need_gxq = nx or nsx
         need_gwq = nw or nsw
         ctx.op, ctx.qx, ctx.qw = op, qx, qw

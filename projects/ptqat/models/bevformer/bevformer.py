@@ -150,16 +150,19 @@ class BEVFormer(MVXTwoStageDetector):
         cur = [s[-1] for s in seqs]
         return imgs[:, -1], cur, imgs[:, :-1], [s[:-1] for s in seqs]
 
-    def loss(self, inputs: dict, data_samples: SampleList, **kwargs) -> Dict[str, Tensor]:
-        """Losses of the current frame given the history BEV."""
+    def current_frame(self, inputs: dict, data_samples: SampleList):
+        """Training / tensor mode: the current images ``(B, N, 3, H, W)``, their metas
+        (deltas applied) and the history BEV (None without a queue or at a scene start)."""
         img, metas, hist_imgs, hist_metas = self.split_queue(inputs, data_samples)
         prev_bev = None
-        if hist_imgs is not None and hist_imgs.shape[1] > 0:
+        if hist_imgs is not None and hist_imgs.shape[1] > 0 and metas[0]['prev_bev_exists']:
             prev_bev = self.obtain_history_bev(hist_imgs, hist_metas)
-            if not metas[0]['prev_bev_exists']:
-                prev_bev = None
-        feats = self.extract_img_feat(img)
-        preds = self.pts_bbox_head(feats, metas, prev_bev)
+        return img, metas, prev_bev
+
+    def loss(self, inputs: dict, data_samples: SampleList, **kwargs) -> Dict[str, Tensor]:
+        """Losses of the current frame given the history BEV."""
+        img, metas, prev_bev = self.current_frame(inputs, data_samples)
+        preds = self.pts_bbox_head(self.extract_img_feat(img), metas, prev_bev)
         gts = [s.gt_instances_3d for s in data_samples]
         return self.pts_bbox_head.loss_by_feat(preds, gts)
 
@@ -198,17 +201,22 @@ class BEVFormer(MVXTwoStageDetector):
             meta['can_bus'], info['prev_pose'] if meta['prev_bev_exists'] else None)
         return [meta]
 
-    def predict(self, inputs: dict, data_samples: SampleList, **kwargs) -> SampleList:
-        """Boxes in the LiDAR frame (``pred_instances_3d``), using the cached BEV."""
+    def test_heads(self, inputs: dict, data_samples: SampleList, only_bev: bool = False):
+        """Test time: the head's outputs (``only_bev``: the BEV ``(B, HW, C)``) and metas of
+        the current frame, with (and updating) the cached previous BEV."""
         img = inputs['imgs']
         if img.dim() == 6:
             img = img[:, -1]
         metas = self._test_metas(data_samples)
         prev_bev = self.prev_frame_info['prev_bev'] if self.video_test_mode else None
-        feats = self.extract_img_feat(img)
-        preds = self.pts_bbox_head(feats, metas, prev_bev)
+        preds = self.pts_bbox_head(self.extract_img_feat(img), metas, prev_bev, only_bev=only_bev)
         if self.video_test_mode:
-            self.prev_frame_info['prev_bev'] = preds['bev_embed'].detach()
+            self.prev_frame_info['prev_bev'] = (preds if only_bev else preds['bev_embed']).detach()
+        return preds, metas
+
+    def predict(self, inputs: dict, data_samples: SampleList, **kwargs) -> SampleList:
+        """Boxes in the LiDAR frame (``pred_instances_3d``), using the cached BEV."""
+        preds, metas = self.test_heads(inputs, data_samples)
         results = self.pts_bbox_head.predict_by_feat(preds, metas)
         return self.add_pred_to_datasample(data_samples, results)
 
@@ -217,14 +225,7 @@ class BEVFormer(MVXTwoStageDetector):
         tracing: with a queue ``(B, T, N, 3, H, W)`` the history BEV is computed first (as
         in training, without gradient), so the temporal self-attention sees a real
         previous BEV; single frames run without one."""
-        if inputs['imgs'].dim() == 6:
-            img, metas, hist_imgs, hist_metas = self.split_queue(inputs, data_samples)
-            prev_bev = None
-            if hist_imgs.shape[1] > 0 and metas[0]['prev_bev_exists']:
-                prev_bev = self.obtain_history_bev(hist_imgs, hist_metas)
-        else:
-            img, metas = inputs['imgs'], can_bus_deltas_each(self._metas(data_samples))
-            prev_bev = None
+        img, metas, prev_bev = self.current_frame(inputs, data_samples)
         return self.pts_bbox_head(self.extract_img_feat(img), metas, prev_bev)
 
 

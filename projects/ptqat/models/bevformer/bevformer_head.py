@@ -26,7 +26,9 @@ class BEVFormerHead(BaseModule):
     see :mod:`ptqat.models.detr3d.util`).
 
     Args:
-        transformer (dict): ``PerceptionTransformer`` config.
+        transformer (dict): ``PerceptionTransformer`` config; with ``decoder=None`` the head
+            only encodes the BEV (no object queries, class / box branches: the dense-task
+            models, as upstream's BEVFormer-occ).
         bbox_coder (dict): ``NMSFreeCoder`` config (gives ``pc_range``).
         positional_encoding (dict): ``mmdet.LearnedPositionalEncoding`` config.
         bev_h, bev_w (int): BEV grid.
@@ -88,6 +90,9 @@ class BEVFormerHead(BaseModule):
         self._init_layers()
 
     def _init_layers(self) -> None:
+        if self.transformer.decoder is None:  # BEV encoder only
+            self.bev_embedding = nn.Embedding(self.bev_h * self.bev_w, self.embed_dims)
+            return
         cls_branch = []
         for _ in range(self.num_reg_fcs):
             cls_branch += [nn.Linear(self.embed_dims, self.embed_dims),
@@ -109,9 +114,16 @@ class BEVFormerHead(BaseModule):
         self.bev_embedding = nn.Embedding(self.bev_h * self.bev_w, self.embed_dims)
         self.query_embedding = nn.Embedding(self.num_query, self.embed_dims * 2)
 
+    @property
+    def with_detection(self) -> bool:
+        """False when the transformer has no decoder (BEV encoder only)."""
+        return self.transformer.decoder is not None
+
     def init_weights(self) -> None:
         """Upstream initialisation: transformer's, then the focal-loss prior bias."""
         self.transformer.init_weights()
+        if not self.with_detection:
+            return
         bias = bias_init_with_prob(0.01)
         for m in self.cls_branches:
             nn.init.constant_(m[-1].bias, bias)
@@ -150,6 +162,9 @@ class BEVFormerHead(BaseModule):
             return self.transformer.get_bev_features(mlvl_feats, bev_queries, self.bev_h,
                                                      self.bev_w, self.grid_length, bev_pos,
                                                      img_metas, prev_bev)
+        if not self.with_detection:
+            raise ValueError('BEVFormerHead without a decoder encodes the BEV only: call it '
+                             'with only_bev=True')
         query_embeds = self.query_embedding.weight.to(mlvl_feats[0].dtype)
         bev_embed, hs, init_ref, inter_refs = self.transformer(
             mlvl_feats, bev_queries, query_embeds, self.bev_h, self.bev_w, self.grid_length,

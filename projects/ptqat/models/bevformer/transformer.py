@@ -59,7 +59,8 @@ class PerceptionTransformer(BaseModule):
 
     Args:
         encoder (dict): ``BEVFormerEncoder`` config.
-        decoder (dict): ``DetectionTransformerDecoder`` config.
+        decoder (dict, optional): ``DetectionTransformerDecoder`` config; None: BEV encoder
+            only (no ``decoder`` / ``reference_points``: the dense-task models).
         embed_dims (int): Channels C.
         num_feature_levels (int): FPN levels L (``level_embeds (L, C)``).
         num_cams (int): Cameras N (``cams_embeds (N, C)``).
@@ -69,14 +70,14 @@ class PerceptionTransformer(BaseModule):
             ``[100, 100]`` for every BEV size.
     """
 
-    def __init__(self, encoder: dict, decoder: dict, embed_dims: int = 256,
+    def __init__(self, encoder: dict, decoder: Optional[dict], embed_dims: int = 256,
                  num_feature_levels: int = 4, num_cams: int = 6, two_stage_num_proposals=300,
                  rotate_prev_bev: bool = True, use_shift: bool = True, use_can_bus: bool = True,
                  can_bus_norm: bool = True, use_cams_embeds: bool = True,
                  rotate_center: Sequence[float] = (100, 100), init_cfg=None):
         super().__init__(init_cfg)
         self.encoder = build_transformer_layer_sequence(encoder)
-        self.decoder = build_transformer_layer_sequence(decoder)
+        self.decoder = build_transformer_layer_sequence(decoder) if decoder is not None else None
         self.embed_dims = embed_dims
         self.num_feature_levels, self.num_cams = num_feature_levels, num_cams
         self.rotate_prev_bev, self.use_shift = rotate_prev_bev, use_shift
@@ -85,7 +86,8 @@ class PerceptionTransformer(BaseModule):
         self.rotate_center = list(rotate_center)
         self.level_embeds = nn.Parameter(torch.empty(num_feature_levels, embed_dims))
         self.cams_embeds = nn.Parameter(torch.empty(num_cams, embed_dims))
-        self.reference_points = nn.Linear(embed_dims, 3)
+        if self.decoder is not None:
+            self.reference_points = nn.Linear(embed_dims, 3)
         self.can_bus_mlp = nn.Sequential(
             nn.Linear(18, embed_dims // 2), nn.ReLU(inplace=True),
             nn.Linear(embed_dims // 2, embed_dims), nn.ReLU(inplace=True))
@@ -103,7 +105,8 @@ class PerceptionTransformer(BaseModule):
                 m.init_weights()
         nn.init.normal_(self.level_embeds)
         nn.init.normal_(self.cams_embeds)
-        xavier_init(self.reference_points, distribution='uniform', bias=0.0)
+        if self.decoder is not None:
+            xavier_init(self.reference_points, distribution='uniform', bias=0.0)
         xavier_init(self.can_bus_mlp, distribution='uniform', bias=0.0)
 
     def get_bev_features(self, mlvl_feats: List[Tensor], bev_queries: Tensor, bev_h: int,
@@ -162,6 +165,9 @@ class PerceptionTransformer(BaseModule):
             ``bev_embed (B, HW, C)``, states ``(L, Q, B, C)``, initial
             reference points ``(B, Q, 3)``, refined ones ``(L, B, Q, 3)``.
         """
+        if self.decoder is None:
+            raise ValueError('PerceptionTransformer without a decoder encodes the BEV only: '
+                             'call get_bev_features')
         bev_embed = self.get_bev_features(mlvl_feats, bev_queries, bev_h, bev_w, grid_length,
                                           bev_pos, img_metas, prev_bev)
         bs = mlvl_feats[0].size(0)
