@@ -3,16 +3,20 @@
 # (one z bin), FlashOcc's channel-to-height head (32 -> 32, MLP to 16 x 18) after a bilinear
 # resample to the 200x200 Occ3D grid, camera-masked CE, flips-only BEV augmentation, Occ3DMetric.
 #
-# Data: as configs/bevdet/bevdet-tiny_synth.py but WITH the Occ3D labels (drop --no-occupancy):
-#   python tools/make_synthetic_nuscenes.py data/nuscenes_synth --version v1.0-trainval \
+# Data: as configs/bevdet/bevdet-tiny_synth.py but WITH the Occ3D labels (no --no-occupancy),
+# in its own folder so that it does not clash with the detection set (what
+# `PTQAT_MODEL=bevdet-occ bash tools/quickstart.sh` makes):
+#   python tools/make_synthetic_nuscenes.py data/nuscenes_synth_occ --version v1.0-trainval \
 #       --train-scenes 24 --val-scenes 4 --samples-per-scene 10 --cam-sweeps 0 --lidar-sweeps 0
-#   python tools/create_data.py nuscenes --root-path data/nuscenes_synth --version v1.0-trainval
+#   python tools/create_data.py nuscenes --root-path data/nuscenes_synth_occ --version v1.0-trainval
 # Train / test:
 #   nice -n 10 python tools/train.py configs/bevdet-occ/bevdet-occ-tiny_synth.py
 #   python tools/test.py configs/bevdet-occ/bevdet-occ-tiny_synth.py CKPT       # -> occ/mIoU
 # Initialised from the BEVDet-tiny detection weights (load_from, inherited) as FlashOcc starts
 # from BEVDet's; the detection head's keys are unused.
 _base_ = ['../bevdet/bevdet-tiny_synth.py']
+
+data_root = 'data/nuscenes_synth_occ/'
 
 occ_grid_config = {
     'x': [-40.0, 40.0, 2.5],
@@ -40,13 +44,18 @@ assert [t['type'] for t in train_pipeline] == [
     'BEVAug', 'PackBEVDetInputs']
 train_pipeline[2].update(grid_config=occ_grid_config)
 train_pipeline[4].update(bda_aug_conf=occ_bda_aug_conf, is_train=True)
-train_pipeline[5:5] = [dict(type='LoadOccGTFromFile', data_root=_base_.data_root)]
+train_pipeline[5:5] = [dict(type='LoadOccGTFromFile', data_root=data_root)]
 train_pipeline[-1].update(keys=_base_.camera_keys + ['gt_depth', 'voxel_semantics', 'mask_camera'])
 test_pipeline = _base_.test_pipeline
-test_pipeline[-1:-1] = [dict(type='LoadOccGTFromFile', data_root=_base_.data_root)]
+test_pipeline[-1:-1] = [dict(type='LoadOccGTFromFile', data_root=data_root)]
 
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline, filter_empty_gt=False))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+train_dataloader = dict(
+    dataset=dict(data_root=data_root, pipeline=train_pipeline, filter_empty_gt=False))
+val_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(_delete_=True, type='Occ3DMetric')
 test_evaluator = val_evaluator
+
+# initialisation: the committed BEVDet-tiny detection weights (image encoder, view transformer,
+# BEV encoder); the detection head's keys are unused, the task head starts from scratch
+load_from = 'checkpoints/bevdet-tiny_synth_fp16.pth'
