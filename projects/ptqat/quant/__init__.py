@@ -12,8 +12,8 @@ from .calibration import calibrate
 from .config import LayerQuantSpec, QuantConfig, quantize_model
 from .discrepancy import METRICS, MODES, discrepancy_per_sample, measure_discrepancy
 from .freezing import FreezeReport, freeze_layers
-from .layers import (MatMul, QuantConv1d, QuantConv2d, QuantConvTranspose2d, QuantLinear, QuantMatMul,
-                     QuantModule, QuantMultiheadAttention, iter_quantizers, quantized_layers)
+from .layers import (MatMul, QuantConv1d, QuantConv2d, QuantConv3d, QuantConvTranspose2d, QuantLinear,
+                     QuantMatMul, QuantModule, QuantMultiheadAttention, iter_quantizers, quantized_layers)
 from .lsq import INIT_METHODS, LSQFakeQuantFunction, LSQQuantizer, quant_range
 from .onnx_export import export_mode, export_onnx, pack_int4_weights
 from .registry import (FORWARD_METHODS, check_quantizable, get_quant_module_class, register_quant_module,
@@ -23,7 +23,8 @@ from .state import load_fp_state_dict, quant_state_keys, trainable_layers
 
 __all__ = [
     'FORWARD_METHODS', 'FreezeReport', 'INIT_METHODS', 'LSQFakeQuantFunction', 'LSQQuantizer', 'LayerQuantSpec',
-    'METRICS', 'MODES', 'MatMul', 'QuantConfig', 'QuantConv1d', 'QuantConv2d', 'QuantConvTranspose2d',
+    'METRICS', 'MODES', 'MatMul', 'QuantConfig', 'QuantConv1d', 'QuantConv2d', 'QuantConv3d',
+    'QuantConvTranspose2d',
     'QuantLinear', 'QuantMatMul', 'QuantModule', 'QuantMultiheadAttention', 'RATIO_BY', 'STRATEGIES', 'calibrate',
     'check_quantizable', 'discrepancy_per_sample', 'export_mode', 'export_onnx', 'freeze_layers',
     'get_quant_module_class', 'iter_quantizers', 'layer_param_counts', 'load_fp_state_dict', 'measure_discrepancy',
