@@ -94,3 +94,18 @@ def test_unknown_mode_lists_the_dense_ones():
     assert r.returncode == 2
     assert 'PTQAT_MODEL=bevdet-det is not supported' in r.stderr
     assert 'bevdet-occ or bevdet-seg' in r.stderr
+
+
+@pytest.mark.parametrize('mode', sorted(DENSE))
+def test_dense_mode_refuses_a_folder_it_did_not_write(mode, tmp_path):
+    """PTQAT_DATA pointing at someone's non-empty folder is refused before any work (not a dry
+    run: the real path stops there) and left as it was."""
+    data = tmp_path / 'my_nuscenes'
+    data.mkdir()
+    (data / 'notes.txt').write_text('my own data')
+    env = dict(os.environ, PTQAT_MODEL=mode, PTQAT_DATA=str(data), PTQAT_SKIP_SETUP='1',
+               PTQAT_TRAIN_FP='1', PYTHONPATH=osp.join(ROOT, 'projects'))
+    r = subprocess.run(['bash', SCRIPT, str(tmp_path / 'work')], env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and f'refusing to use {data}' in r.stderr
+    assert sorted(os.listdir(data)) == ['notes.txt'] and not (tmp_path / 'work').exists()
