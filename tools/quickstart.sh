@@ -2,11 +2,17 @@
 # The quick start on the embedded synthetic nuScenes, end to end on 2 CPU cores:
 #   set-up -> synthetic nuScenes -> info files -> metric sanity check on ground truth
 #   -> FP BEVDet-tiny (or BEVDepth4D-tiny) -> PTQ, QAT, PTQAT, PTQAT-large (W4A8) -> evaluation
-#   of each with the real NuScenesMetric -> results table (WORK_DIR/results.md, also printed).
+#   of each with the real NuScenesMetric (Occ3DMetric / BEVMapSegMetric for the occupancy and
+#   map segmentation models: mIoU, per-class IoU in WORK_DIR/per_class_iou.md) -> results table
+#   (WORK_DIR/results.md, also printed).
 #
 #   bash tools/quickstart.sh [WORK_DIR]          (default work_dirs/quickstart)
 #   PTQAT_MODEL=bevdepth4d bash tools/quickstart.sh [WORK_DIR]   (work_dirs/quickstart_bevdepth4d)
 #   PTQAT_MODEL=bevformer bash tools/quickstart.sh [WORK_DIR]    (work_dirs/quickstart_bevformer)
+#   PTQAT_MODEL=bevdet-occ bash tools/quickstart.sh [WORK_DIR]   (work_dirs/quickstart_bevdet-occ;
+#       Occ3D occupancy, data in data/nuscenes_synth_occ, the set with the Occ3D labels)
+#   PTQAT_MODEL=bevdet-seg bash tools/quickstart.sh [WORK_DIR]   (work_dirs/quickstart_bevdet-seg;
+#       BEV map segmentation on the detection set)
 #   PTQAT_MODEL=sparsebev PTQAT_FP_CKPT=<fp.pth> bash tools/quickstart.sh [WORK_DIR]
 #       (work_dirs/quickstart_sparsebev; no SparseBEV-tiny FP checkpoint is committed yet: give one
 #       or set PTQAT_TRAIN_FP=1, which takes hours on 2 CPU cores; the data set gets camera sweeps)
@@ -16,18 +22,22 @@
 # before the scenes were seeded by name (other train scenes; none of them is a val scene now).
 #
 # Environment:
-#   PTQAT_MODEL        bevdet (default), bevdepth4d, bevformer or sparsebev (no committed SparseBEV
-#                      FP checkpoint yet: for it, PTQAT_TRAIN_FP=1 or PTQAT_FP_CKPT is required)
+#   PTQAT_MODEL        bevdet (default), bevdepth4d, bevformer, sparsebev, bevdet-occ (Occ3D
+#                      occupancy) or bevdet-seg (BEV map segmentation)
 #   PTQAT_VARIANTS     the fine-tuned rows to run (default "qat ptqat ptqat-large" plus the model's
 #                      extras), e.g. "ptqat" when time is short; FP and PTQ always run
 #   PTQAT_SEED         seed of the calibration batches and the fine-tuning (default 0, as the configs)
 #   PTQAT_TRAIN_FP=1   train the FP model here instead (adds 15-25 min)
 #   PTQAT_FP_CKPT      use this FP checkpoint instead
-#   PTQAT_DATA         data root (default data/nuscenes_synth, the path the configs use): a new or
+#   PTQAT_DATA         data root (default data/nuscenes_synth, data/nuscenes_synth_occ for
+#                      bevdet-occ: the path the configs use): a new or
 #                      empty folder, or one the quick start wrote (stamp .ptqat-data-flags); any
 #                      other non-empty folder is refused and left untouched
 #   PTQAT_DATA_FLAGS   tools/make_synthetic_nuscenes.py flags (default: the set the tiny configs
 #                      and committed checkpoints are made for)
+#   PTQAT_SKIP_SETUP=1 do not run tools/setup_env.sh (the environment is already built)
+#   PTQAT_DRY_RUN=1    print the settings (configs, checkpoint, data root and flags, config
+#                      overrides) as key=value lines and stop: nothing is made, trained or set up
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MODEL=${PTQAT_MODEL:-bevdet}
@@ -37,14 +47,21 @@ case "$MODEL" in
               EXTRA=(ptqat-rel) ;;  # + PTQAT ranked by the relative discrepancy
   bevformer) WORK=${1:-$ROOT/work_dirs/quickstart_bevformer}; NAME=BEVFormer-tiny; EXTRA=() ;;
   sparsebev) WORK=${1:-$ROOT/work_dirs/quickstart_sparsebev}; NAME=SparseBEV-tiny; EXTRA=() ;;
-  *) echo "PTQAT_MODEL=$MODEL is not supported; use bevdet, bevdepth4d, bevformer or sparsebev" >&2; exit 2 ;;
+  bevdet-occ) WORK=${1:-$ROOT/work_dirs/quickstart_bevdet-occ}; NAME=BEVDet-occ-tiny; EXTRA=() ;;
+  bevdet-seg) WORK=${1:-$ROOT/work_dirs/quickstart_bevdet-seg}; NAME=BEVDet-seg-tiny; EXTRA=() ;;
+  *) echo "PTQAT_MODEL=$MODEL is not supported; use bevdet, bevdepth4d, bevformer, sparsebev, bevdet-occ or bevdet-seg" >&2
+     exit 2 ;;
 esac
 # SparseBEV needs camera sweeps (configs/sparsebev/sparsebev-tiny_synth.py); the others do not
 SWEEPS=0
 [[ "$MODEL" == sparsebev ]] && SWEEPS=2
-DATA=${PTQAT_DATA:-$ROOT/data/nuscenes_synth}
+# The occupancy model's set has the Occ3D labels and a folder of its own (its config's data root)
+OCC_FLAG=" --no-occupancy"
+CFG_DATA=$ROOT/data/nuscenes_synth
+if [[ "$MODEL" == bevdet-occ ]]; then OCC_FLAG=""; CFG_DATA=$ROOT/data/nuscenes_synth_occ; fi
+DATA=${PTQAT_DATA:-$CFG_DATA}
 # The data set the tiny configs are tuned for (see configs/bevdet/bevdet-tiny_synth.py).
-DATA_FLAGS=${PTQAT_DATA_FLAGS:-"--version v1.0-trainval --train-scenes 24 --val-scenes 4 --samples-per-scene 10 --cam-sweeps $SWEEPS --lidar-sweeps 0 --no-occupancy"}
+DATA_FLAGS=${PTQAT_DATA_FLAGS:-"--version v1.0-trainval --train-scenes 24 --val-scenes 4 --samples-per-scene 10 --cam-sweeps $SWEEPS --lidar-sweeps 0$OCC_FLAG"}
 VERSION=$(sed -n 's/.*--version \(v1\.0-[a-z]*\).*/\1/p' <<< "$DATA_FLAGS")
 FP_CFG=configs/$MODEL/$MODEL-tiny_synth.py
 Q_CFG=configs/ptqat/$MODEL/$MODEL-tiny_%s-w4a8_synth.py
@@ -60,26 +77,32 @@ fi
 cd "$ROOT"  # a relative PTQAT_DATA or WORK_DIR is relative to the repository
 # A non-empty PTQAT_DATA the quick start did not write is refused (and kept) before any work.
 bash tools/quickstart_data.sh --check "$DATA" "$WORK" "$DATA_FLAGS"
-bash "$ROOT/tools/setup_env.sh"
+[[ "${PTQAT_SKIP_SETUP:-0}" == 1 || "${PTQAT_DRY_RUN:-0}" == 1 ]] || bash "$ROOT/tools/setup_env.sh"
 PY="$ROOT/.venv/bin/python"
+DATA_KV=()  # config overrides for a data root other than the config's own (CFG_DATA)
+if [[ "$DATA" != "$CFG_DATA" ]]; then
+  # the datasets', the evaluators' and those of transforms that read files themselves (the
+  # sweep loader, the Occ3D / map ground-truth loaders)
+  mapfile -t DATA_KV < <("$PY" tools/data_root_options.py "$FP_CFG" "$DATA")
+  [[ ${#DATA_KV[@]} -gt 0 ]] || { echo "quickstart: no data-root options for $FP_CFG" >&2; exit 2; }
+fi
+DATA_OPTS=(${DATA_KV[@]+--cfg-options "${DATA_KV[@]}"})
+SEED_KV=("randomness.seed=${PTQAT_SEED:-0}")
+if [[ "${PTQAT_DRY_RUN:-0}" == 1 ]]; then  # what would run, one key=value a line; nothing is done
+  printf '%s\n' "model=$MODEL" "name=$NAME" "work_dir=$WORK" "data=$DATA" "config_data=$CFG_DATA" \
+    "data_flags=$DATA_FLAGS" "fp_config=$FP_CFG" \
+    "fp_checkpoint=${PTQAT_FP_CKPT:-$ROOT/checkpoints/$MODEL-tiny_synth_fp16.pth}"
+  for v in ptq qat ptqat ptqat-large ${EXTRA[@]+"${EXTRA[@]}"}; do
+    # shellcheck disable=SC2059
+    printf 'quant_config=%s\n' "$(printf "$Q_CFG" "$v")"
+  done
+  for kv in ${DATA_KV[@]+"${DATA_KV[@]}"}; do printf 'data_option=%s\n' "$kv"; done
+  exit 0
+fi
 mkdir -p "$WORK"
 start=$(date +%s)
 step() { printf '[quickstart %4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
 last_ckpt() { cat "$1/last_checkpoint"; }
-DATA_KV=()  # config overrides for a data root other than the configs' data/nuscenes_synth
-if [[ "$DATA" != "$ROOT/data/nuscenes_synth" ]]; then
-  DATA_KV=("train_dataloader.dataset.data_root=$DATA/" "val_dataloader.dataset.data_root=$DATA/"
-           "test_dataloader.dataset.data_root=$DATA/" "val_evaluator.data_root=$DATA/"
-           "val_evaluator.ann_file=$DATA/nuscenes_infos_val.pkl" "test_evaluator.data_root=$DATA/"
-           "test_evaluator.ann_file=$DATA/nuscenes_infos_val.pkl")
-  if [[ "$MODEL" == sparsebev ]]; then  # the sweep loader resolves cam_sweeps paths itself
-    DATA_KV+=("train_dataloader.dataset.pipeline.0.data_root=$DATA/"
-              "val_dataloader.dataset.pipeline.0.data_root=$DATA/"
-              "test_dataloader.dataset.pipeline.0.data_root=$DATA/")
-  fi
-fi
-DATA_OPTS=(${DATA_KV[@]+--cfg-options "${DATA_KV[@]}"})
-SEED_KV=("randomness.seed=${PTQAT_SEED:-0}")
 
 step "1/5 synthetic nuScenes and info files ($DATA_FLAGS)"
 PY="$PY" bash tools/quickstart_data.sh "$DATA" "$WORK" "$DATA_FLAGS"

@@ -5,6 +5,10 @@ trained variants, ``resources.json`` (``ResourceUsageHook``) and ``discrepancy.j
 (``PTQATHook``)::
 
     python tools/summarize_ptqat.py work_dirs/quickstart --variants fp ptq qat ptqat ptqat-large
+
+Detection runs (NuScenesMetric) get NDS and mAP columns; occupancy (Occ3DMetric, ``occ/mIoU``)
+and map segmentation runs (BEVMapSegMetric, ``map/mIoU``) an mIoU column, and their per-class
+IoU (%) goes into ``per_class_iou.md`` / ``.json`` beside the table.
 """
 import argparse
 import json
@@ -30,8 +34,29 @@ def _metric(metrics, name):
     raise KeyError(f'no {name!r} in metrics {sorted(metrics)}')
 
 
+def task_of(metrics) -> str:
+    """'det' (NDS / mAP), 'occ' (Occ3DMetric) or 'map' (BEVMapSegMetric)."""
+    if any(k.endswith('/NDS') for k in metrics):
+        return 'det'
+    for task in ('occ', 'map'):
+        if f'{task}/mIoU' in metrics:
+            return task
+    raise KeyError(f'neither NDS nor occ/mIoU nor map/mIoU in metrics {sorted(metrics)}')
+
+
+def per_class_iou(metrics, task) -> dict:
+    """Class name -> IoU in %, in the metric's order."""
+    if task == 'occ':  # occ/<class>_IoU, already in %
+        return {k[len('occ/'):-len('_IoU')]: v for k, v in metrics.items()
+                if k.startswith('occ/') and k.endswith('_IoU')}
+    if task == 'map':  # map/<class>/iou@max, a fraction (best threshold per class)
+        return {k[len('map/'):-len('/iou@max')]: v * 100 for k, v in metrics.items()
+                if k.startswith('map/') and k.endswith('/iou@max') and k != 'map/mean/iou@max'}
+    return {}
+
+
 def collect(work: str, variants):
-    rows = []
+    rows, task = [], None
     for v in variants:
         d = osp.join(work, v)
         metrics = _load(osp.join(d, 'metrics.json'))
@@ -40,8 +65,14 @@ def collect(work: str, variants):
         res = _load(osp.join(d, 'resources.json')) or {}
         dis = _load(osp.join(d, 'discrepancy.json')) or {}
         summary = dis.get('summary', {})
+        t = task_of(metrics)
+        if task is not None and t != task:
+            raise KeyError(f'{v}: {t} metrics among {task} metrics (one task per table)')
+        task = t
+        scores = (dict(NDS=_metric(metrics, 'NDS'), mAP=_metric(metrics, 'mAP')) if t == 'det' else
+                  dict(mIoU=metrics[f'{t}/mIoU'], per_class=per_class_iou(metrics, t)))
         rows.append(dict(
-            variant=v, label=LABELS.get(v, v), NDS=_metric(metrics, 'NDS'), mAP=_metric(metrics, 'mAP'),
+            variant=v, label=LABELS.get(v, v), task=t, **scores,
             layers_trainable=summary.get('num_selected'), layers_quantized=summary.get('num_layers'),
             params_trainable=res.get('params_trainable'), params_total=res.get('params_total'),
             peak_rss_mb=res.get('peak_rss_mb'), sec_per_iter=res.get('sec_per_iter')))
@@ -51,15 +82,32 @@ def collect(work: str, variants):
 def to_markdown(rows) -> str:
     def fmt(x, f):
         return '–' if x is None else f.format(x)
-    out = ['| method | NDS | mAP | layers fine-tuned | trainable params | peak memory (MiB) | s / iter |',
-           '|---|---|---|---|---|---|---|']
+    det = not rows or rows[0]['task'] == 'det'
+    scores = '| NDS | mAP |' if det else '| mIoU |'
+    out = [f'| method {scores} layers fine-tuned | trainable params | peak memory (MiB) | s / iter |',
+           '|---|---|---|---|---|---|' + ('---|' if det else '')]
     for r in rows:
         layers = (f"{r['layers_trainable']} / {r['layers_quantized']}"
                   if r['layers_quantized'] is not None else '–')
         params = (f"{r['params_trainable'] / 1e6:.3f}M / {r['params_total'] / 1e6:.3f}M"
                   if r['params_total'] else '–')
-        out.append(f"| {r['label']} | {r['NDS']:.4f} | {r['mAP']:.4f} | {layers} | {params} | "
+        score = f"{r['NDS']:.4f} | {r['mAP']:.4f}" if det else f"{r['mIoU']:.2f}"
+        out.append(f"| {r['label']} | {score} | {layers} | {params} | "
                    f"{fmt(r['peak_rss_mb'], '{:.0f}')} | {fmt(r['sec_per_iter'], '{:.3f}')} |")
+    return '\n'.join(out)
+
+
+def per_class_markdown(rows) -> str:
+    """IoU (%) per class (rows) and method (columns); empty for detection."""
+    if not rows or rows[0]['task'] == 'det':
+        return ''
+    classes = list(rows[0]['per_class'])
+    out = ['| class | ' + ' | '.join(r['label'] for r in rows) + ' |',
+           '|---|' + '---|' * len(rows)]
+    for c in classes:
+        out.append(f'| {c} | ' + ' | '.join(f"{r['per_class'].get(c, float('nan')):.2f}"
+                                               for r in rows) + ' |')
+    out.append('| **mIoU** | ' + ' | '.join(f"{r['mIoU']:.2f}" for r in rows) + ' |')
     return '\n'.join(out)
 
 
@@ -80,6 +128,14 @@ def main(argv=None):
     with open(osp.splitext(out)[0] + '.json', 'w') as f:
         json.dump(rows, f, indent=1)
     print(table)
+    per_class = per_class_markdown(rows)
+    if per_class:
+        pc = osp.join(osp.dirname(out), 'per_class_iou.md')
+        with open(pc, 'w') as f:
+            f.write(per_class + '\n')
+        with open(osp.splitext(pc)[0] + '.json', 'w') as f:
+            json.dump({r['variant']: r['per_class'] for r in rows}, f, indent=1)
+        print(f'\nper-class IoU (%), also in {pc}:\n{per_class}')
 
 
 if __name__ == '__main__':

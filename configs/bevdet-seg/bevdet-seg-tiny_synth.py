@@ -4,8 +4,19 @@
 # conv-BN-ReLU, 32 ch), 1x1 to the 6 BEVFusion classes, sigmoid focal loss; flips-only BEV
 # augmentation; BEVMapSegMetric. Data: configs/bevdet/bevdet-tiny_synth.py's (the map expansion
 # is always written).
-#   nice -n 10 python tools/train.py configs/bevdet-seg/bevdet-seg-tiny_synth.py
+#   python tools/train.py configs/bevdet-seg/bevdet-seg-tiny_synth.py
 #   python tools/test.py configs/bevdet-seg/bevdet-seg-tiny_synth.py CKPT      # -> map/mIoU
+# The committed checkpoints/bevdet-seg-tiny_synth_fp16.pth is this config's run (seed 0), made by
+#   OMP_NUM_THREADS=1 python tools/train.py configs/bevdet-seg/bevdet-seg-tiny_synth.py
+#   python tools/publish_checkpoint.py work_dirs/bevdet-seg-tiny_synth/epoch_5.pth \
+#       checkpoints/bevdet-seg-tiny_synth_fp16.pth --config configs/bevdet-seg/bevdet-seg-tiny_synth.py
+# Schedule: initialised from the committed BEVDet-tiny weights (load_from below), 5 epochs
+# (300 iterations of batch 4), lr 1e-3 (50-iter warm-up + cosine), the LiDAR depth loss kept.
+# Measured 2026-11-30: 21 min 12 s for training and the final val, 4.07 s/iter on average, on the
+# project's 2-core CPU shared with ~6 other jobs (load average 15-20).
+# Val after 5 epochs (40 samples): map/mIoU 32.39; IoU@max drivable_area 68.5, ped_crossing 0.0,
+# walkway 54.0, stop_line 0.0, carpark_area 32.7, divider 39.2 (one run; no spread measured).
+# A first try at BEVDet-tiny's lr 4e-3 diverged (depth loss 4 -> 136 within 60 iterations).
 _base_ = ['../bevdet/bevdet-tiny_synth.py']
 
 seg_classes = ['drivable_area', 'ped_crossing', 'walkway', 'stop_line', 'carpark_area', 'divider']
@@ -37,3 +48,19 @@ val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(_delete_=True, type='BEVMapSegMetric', classes=seg_classes)
 test_evaluator = val_evaluator
+
+# initialisation: the committed BEVDet-tiny detection weights (image encoder, view transformer,
+# BEV encoder); the detection head's keys are unused, the task head starts from scratch
+load_from = 'checkpoints/bevdet-tiny_synth_fp16.pth'
+
+# schedule (the base recipe shortened to fit the CPU time; see the header)
+max_epochs = 5
+lr = 1e-3  # fine-tuning from BEVDet-tiny (4e-3, BEVDet-tiny's, made the depth loss diverge: 4 -> 136)
+optim_wrapper = dict(optimizer=dict(lr=lr))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0, end=50),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs, T_max=max_epochs,
+         eta_min_ratio=1e-2, convert_to_iter_based=True)
+]
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+default_hooks = dict(checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))

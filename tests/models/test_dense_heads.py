@@ -50,6 +50,31 @@ def test_occ_head_3d_splits_channels_into_height():
         head(torch.randn(1, 5, 5, 4))
 
 
+def test_occ_head_3d_voxel_conv_is_quantized():
+    """Under W4A8 the 3D head's Conv3d is a QuantConv3d too: with its quantizers off the head
+    is the float head exactly, with them on it differs."""
+    import copy
+
+    import ptqat.plugin  # noqa: F401  (registers mmcv's layer wrappers, ConvModule's Conv3d among them)
+    from ptqat.quant import QuantConfig, QuantConv3d, calibrate, iter_quantizers, quantize_model
+    torch.manual_seed(0)
+    head = BEVOCCHead3D(in_dim=2, out_dim=4, Dz=3, num_classes=5).eval()
+    feat = torch.randn(2, 2, 3, 5, 4)
+    with torch.no_grad():
+        ref = head(feat)
+    q = copy.deepcopy(head)
+    assert 'final_conv.conv' in quantize_model(q, QuantConfig(w_bits=4, a_bits=8))
+    assert isinstance(q.final_conv.conv, QuantConv3d)
+    calibrate(q, [feat], progress=False)
+    with torch.no_grad():
+        for _, quantizer in iter_quantizers(q):
+            quantizer.enabled = False
+        assert torch.equal(q(feat), ref)
+        for _, quantizer in iter_quantizers(q):
+            quantizer.enabled = True
+        assert not torch.equal(q(feat), ref)
+
+
 def test_camera_masked_cross_entropy():
     torch.manual_seed(0)
     head = BEVOCCHead2D(in_dim=4, out_dim=4, Dz=2, num_classes=18)

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from ptqat.quant import (LSQQuantizer, MatMul, QuantConv1d, QuantConv2d, QuantConvTranspose2d, QuantLinear,
+from ptqat.quant import (LSQQuantizer, MatMul, QuantConv1d, QuantConv2d, QuantConv3d, QuantConvTranspose2d, QuantLinear,
                          QuantMatMul, QuantModule, QuantMultiheadAttention, get_quant_module_class,
                          register_quant_module, registered_quant_modules, unregister_quant_module)
 from quant_toys import set_all_quantizers
@@ -15,6 +15,7 @@ from quant_toys import set_all_quantizers
     (nn.Conv2d(4, 6, 3, padding=1, groups=2), QuantConv2d, torch.randn(2, 4, 5, 5)),
     (nn.Conv2d(4, 6, 3, padding=1, padding_mode='reflect'), QuantConv2d, torch.randn(2, 4, 5, 5)),
     (nn.Conv1d(4, 6, 3), QuantConv1d, torch.randn(2, 4, 9)),
+    (nn.Conv3d(4, 6, 3, padding=1), QuantConv3d, torch.randn(2, 4, 3, 5, 5)),
     (nn.ConvTranspose2d(4, 6, 3, stride=2, output_padding=1), QuantConvTranspose2d, torch.randn(2, 4, 5, 5)),
     (nn.Linear(4, 6), QuantLinear, torch.randn(3, 7, 4)),
 ])
@@ -31,6 +32,27 @@ def test_from_float_shares_parameters_and_matches_when_disabled(float_layer, qua
     y = q(x)
     assert y.shape == float_layer(x).shape and not torch.equal(y, float_layer(x))
     assert not isinstance(float_layer, QuantModule) and not hasattr(float_layer, 'weight_quantizer')
+
+
+def test_conv3d_is_the_convolution_of_the_fake_quantized_input_and_weight():
+    """QuantConv3d (the occupancy head's voxel conv) is exactly F.conv3d of its quantizers'
+    outputs, per output channel on axis 0, and nn.Conv3d is quantized by quantize_model."""
+    import torch.nn.functional as F
+    from ptqat.quant import QuantConfig, quantize_model
+    torch.manual_seed(0)
+    layer = nn.Conv3d(3, 5, 3, padding=1, stride=(1, 2, 2))
+    x = torch.randn(2, 3, 4, 8, 8)
+    q = QuantConv3d.from_float(layer, 4, 8)
+    q.init_weight_quantizers()
+    q.input_quantizer.init_step_size(x)
+    assert q.weight_quantizer.ch_axis == 0 and q.weight_quantizer.step_size.shape == (5,)
+    wq, xq = q.weight_quantizer(q.weight), q.input_quantizer(x)
+    assert len(torch.unique(wq[0])) <= 16 and len(torch.unique(xq)) <= 256  # 4 / 8 bits
+    with torch.no_grad():
+        assert torch.equal(q(x), F.conv3d(xq, wq, q.bias, stride=(1, 2, 2), padding=1))
+    net = nn.Sequential(nn.Conv3d(2, 2, 1), nn.ReLU())
+    quantize_model(net, QuantConfig(w_bits=4, a_bits=8))
+    assert isinstance(net[0], QuantConv3d)
 
 
 def test_conv_transpose_per_channel_axis_is_output_channel():

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 from reference_impl import reference_mode
 
-from ptqat.quant import (QuantConv1d, QuantConv2d, QuantConvTranspose2d, QuantLinear, QuantMatMul,
+from ptqat.quant import (QuantConv1d, QuantConv2d, QuantConv3d, QuantConvTranspose2d, QuantLinear, QuantMatMul,
                          QuantMultiheadAttention, freeze_layers, quantized_layers)
 from ptqat.quant.frozen import LeanBatchNorm2d, LeanReLU, make_lean
 from ptqat.quant.layers import MatMul
@@ -29,6 +29,9 @@ def _layer(kind: str, bits: int, per_channel: bool):
         xs = [(2, 6, 9, 9)]
     elif kind == 'conv1d':
         m, xs = QuantConv1d.from_float(nn.Conv1d(5, 7, 3), bits, bits, per_channel), [(2, 5, 11)]
+    elif kind == 'conv3d':
+        m = QuantConv3d.from_float(nn.Conv3d(3, 4, 3, padding=1, stride=(1, 2, 2)), bits, bits, per_channel)
+        xs = [(2, 3, 4, 6, 6)]
     elif kind == 'convT':
         m = QuantConvTranspose2d.from_float(nn.ConvTranspose2d(6, 4, 3, stride=2, padding=1, output_padding=1,
                                                                groups=2), bits, bits, per_channel)
@@ -88,7 +91,7 @@ def _assert_close(a, b, what):
     assert err <= 1e-6 * scale, f'{what}: max abs error {err:g} vs scale {scale:g}'
 
 
-KINDS = ('conv2d', 'conv2d_groups', 'conv1d', 'convT', 'linear', 'mha', 'mha_cross', 'matmul')
+KINDS = ('conv2d', 'conv2d_groups', 'conv1d', 'conv3d', 'convT', 'linear', 'mha', 'mha_cross', 'matmul')
 #: (kind, mode) pairs with something to differentiate (a matmul has no weights)
 KIND_MODES = [(k, m) for k in KINDS for m in MODES if not (k == 'matmul' and m == 'weights_no_input')]
 

@@ -30,3 +30,42 @@ def test_table(tmp_path, capsys):
 def test_missing_metrics(tmp_path):
     with pytest.raises(SystemExit, match=r'qat/metrics.json not found'):
         load_tool('summarize_ptqat').main([str(tmp_path), '--variants', 'qat'])
+
+
+def test_occupancy_table_and_per_class(tmp_path):
+    """Occ3DMetric results: an mIoU column instead of NDS / mAP, per-class IoU in its own file."""
+    _write(tmp_path / 'fp', 'metrics.json', {'occ/mIoU': 12.5, 'occ/car_IoU': 30.0, 'occ/free_IoU': 80.0})
+    _write(tmp_path / 'ptq', 'metrics.json', {'occ/mIoU': 7.25, 'occ/car_IoU': 20.0, 'occ/free_IoU': 75.5})
+    load_tool('summarize_ptqat').main([str(tmp_path), '--variants', 'fp', 'ptq'])
+    table = (tmp_path / 'results.md').read_text().splitlines()
+    assert table[0].startswith('| method | mIoU | layers fine-tuned |')
+    assert table[2] == '| FP32 | 12.50 | – | – | – | – |'
+    assert table[3] == '| PTQ | 7.25 | – | – | – | – |'
+    per_class = (tmp_path / 'per_class_iou.md').read_text().splitlines()
+    assert per_class[0] == '| class | FP32 | PTQ |'
+    assert per_class[2:] == ['| car | 30.00 | 20.00 |', '| free | 80.00 | 75.50 |',
+                             '| **mIoU** | 12.50 | 7.25 |']
+    assert json.loads((tmp_path / 'per_class_iou.json').read_text())['ptq'] == {
+        'car': 20.0, 'free': 75.5}
+
+
+def test_map_segmentation_per_class_in_percent(tmp_path):
+    """BEVMapSegMetric gives fractions per class (best threshold): shown in %."""
+    _write(tmp_path / 'fp', 'metrics.json', {
+        'map/mIoU': 40.0, 'map/drivable_area/iou@max': 0.6, 'map/drivable_area/iou@0.35': 0.5,
+        'map/divider/iou@max': 0.2, 'map/mean/iou@max': 0.4})
+    load_tool('summarize_ptqat').main([str(tmp_path), '--variants', 'fp'])
+    assert (tmp_path / 'results.md').read_text().splitlines()[2] == '| FP32 | 40.00 | – | – | – | – |'
+    assert (tmp_path / 'per_class_iou.md').read_text().splitlines()[2:] == [
+        '| drivable_area | 60.00 |', '| divider | 20.00 |', '| **mIoU** | 40.00 |']
+
+
+def test_mixed_or_unknown_results_are_refused(tmp_path):
+    p = 'NuScenes metric/pred_instances_3d_NuScenes'
+    _write(tmp_path / 'fp', 'metrics.json', {f'{p}/NDS': 0.41, f'{p}/mAP': 0.3})
+    _write(tmp_path / 'ptq', 'metrics.json', {'occ/mIoU': 7.0})
+    with pytest.raises(SystemExit, match=r'ptq: occ metrics among det metrics'):
+        load_tool('summarize_ptqat').main([str(tmp_path), '--variants', 'fp', 'ptq'])
+    _write(tmp_path / 'qat', 'metrics.json', {'bbox/loss': 1.0})
+    with pytest.raises(SystemExit, match=r"neither NDS nor occ/mIoU nor map/mIoU in metrics \['bbox/loss'\]"):
+        load_tool('summarize_ptqat').main([str(tmp_path), '--variants', 'qat'])

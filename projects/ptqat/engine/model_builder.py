@@ -61,7 +61,7 @@ def _no_layer_message(detector: nn.Module, qcfg: QuantConfig) -> str:
                 f'{len(candidates)} quantizable layers of {kind} (e.g. {candidates[:3]}); '
                 'nothing would be quantized. Narrow the skip patterns')
     return (f'PTQATModel: {kind} has no quantizable layer '
-            '(Conv1d/Conv2d/ConvTranspose2d/Linear/MultiheadAttention/MatMul)')
+            '(Conv1d/Conv2d/Conv3d/ConvTranspose2d/Linear/MultiheadAttention/MatMul)')
 
 
 def _skip_init_weights(name: str) -> None:

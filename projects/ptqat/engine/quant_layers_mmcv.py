@@ -48,20 +48,21 @@ __all__ = ['QuantModulatedDeformConv2dPack']
 
 
 # ---------------------------------------------------------------------------------------------
-# mmcv's empty-tensor wrappers: mmcv.cnn.bricks.wrappers.{Linear, Conv2d, ConvTranspose2d}
+# mmcv's empty-tensor wrappers: mmcv.cnn.bricks.wrappers.{Linear, Conv2d, Conv3d, ConvTranspose2d}
 # ---------------------------------------------------------------------------------------------
 # They override ``forward`` only to return an empty tensor for an empty input on torch <= 1.4
 # (Conv) / <= 1.5 (Linear); on the torch this project runs (>= 2.0) their forward is exactly
 # ``super().forward(x)``. So the generic quantized layers compute what they compute, and they are
 # registered explicitly (a subclass overriding ``forward`` is otherwise refused by
 # ``ptqat.quant.check_quantizable``). mmcv's FFN (BEVFormer, SparseBEV) builds its Linears from
-# these wrappers.
+# these wrappers; ConvModule(conv_cfg=dict(type='Conv3d')) (the occupancy head BEVOCCHead3D) too.
 from mmcv.cnn.bricks import wrappers as _mmcv_wrappers  # noqa: E402
-from ptqat.quant import QuantConv2d, QuantConvTranspose2d, QuantLinear  # noqa: E402
+from ptqat.quant import QuantConv2d, QuantConv3d, QuantConvTranspose2d, QuantLinear  # noqa: E402
 
 MMCV_WRAPPER_QUANT_CLASSES = {
     _mmcv_wrappers.Linear: QuantLinear,
     _mmcv_wrappers.Conv2d: QuantConv2d,
+    _mmcv_wrappers.Conv3d: QuantConv3d,
     _mmcv_wrappers.ConvTranspose2d: QuantConvTranspose2d,
 }
 if not _mmcv_wrappers.obsolete_torch_version(_mmcv_wrappers.TORCH_VERSION, (1, 5)):

@@ -12,8 +12,8 @@ from .calibration import calibrate
 from .config import LayerQuantSpec, QuantConfig, quantize_model
 from .discrepancy import METRICS, MODES, discrepancy_per_sample, measure_discrepancy
 from .freezing import FreezeReport, freeze_layers
-from .layers import (Add, MatMul, QuantAdd, QuantConv1d, QuantConv2d, QuantConvTranspose2d, QuantLinear, QuantMatMul,
-                     QuantModule, QuantMultiheadAttention, iter_quantizers, quantized_layers)
+from .layers import (Add, MatMul, QuantAdd, QuantConv1d, QuantConv2d, QuantConv3d, QuantConvTranspose2d, QuantLinear,
+                     QuantMatMul, QuantModule, QuantMultiheadAttention, iter_quantizers, quantized_layers)
 from .lsq import INIT_METHODS, LSQFakeQuantFunction, LSQQuantizer, quant_range
 from .placement import (RESIDUAL_ADD_MODES, PlacementRule, register_placement_rule, registered_placement_rules,
                         unregister_placement_rule)
@@ -27,7 +27,8 @@ __all__ = [
     'Add', 'PlacementRule', 'QuantAdd', 'RESIDUAL_ADD_MODES', 'register_placement_rule',
     'registered_placement_rules', 'unregister_placement_rule',
     'FORWARD_METHODS', 'FreezeReport', 'INIT_METHODS', 'LSQFakeQuantFunction', 'LSQQuantizer', 'LayerQuantSpec',
-    'METRICS', 'MODES', 'MatMul', 'QuantConfig', 'QuantConv1d', 'QuantConv2d', 'QuantConvTranspose2d',
+    'METRICS', 'MODES', 'MatMul', 'QuantConfig', 'QuantConv1d', 'QuantConv2d', 'QuantConv3d',
+    'QuantConvTranspose2d',
     'QuantLinear', 'QuantMatMul', 'QuantModule', 'QuantMultiheadAttention', 'RATIO_BY', 'STRATEGIES', 'calibrate',
     'check_quantizable', 'discrepancy_per_sample', 'export_mode', 'export_onnx', 'freeze_layers',
     'get_quant_module_class', 'iter_quantizers', 'layer_param_counts', 'load_fp_state_dict', 'measure_discrepancy',

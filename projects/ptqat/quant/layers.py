@@ -29,7 +29,7 @@ from . import frozen as _lean
 from .lsq import LSQQuantizer, check_bits
 
 __all__ = [
-    'Add', 'MatMul', 'QuantAdd', 'QuantConv1d', 'QuantConv2d', 'QuantConvTranspose2d', 'QuantLinear',
+    'Add', 'MatMul', 'QuantAdd', 'QuantConv1d', 'QuantConv2d', 'QuantConv3d', 'QuantConvTranspose2d', 'QuantLinear',
     'QuantMatMul', 'QuantModule', 'QuantMultiheadAttention', 'iter_quantizers', 'quantized_layers',
 ]
 
@@ -179,6 +179,20 @@ class QuantConv1d(QuantModule, nn.Conv1d):
     """``nn.Conv1d`` with fake-quantized weight (axis 0) and input. Input ``(N, C_in, L)``."""
 
     _float_cls = nn.Conv1d
+
+    def forward(self, input: Tensor) -> Tensor:
+        op = _lean.conv_op(self)
+        out = None if op is None else _lean.lean_layer_forward(self, input, op, self.weight, self.bias)
+        if out is not None:
+            return out
+        return self._conv_forward(self.quant_input(input), self.quant_weight(), self.bias)
+
+
+class QuantConv3d(QuantModule, nn.Conv3d):
+    """``nn.Conv3d`` with fake-quantized weight (axis 0) and input. Input ``(N, C_in, D, H, W)``
+    (e.g. the voxel feature of the occupancy head ``BEVOCCHead3D``)."""
+
+    _float_cls = nn.Conv3d
 
     def forward(self, input: Tensor) -> Tensor:
         op = _lean.conv_op(self)

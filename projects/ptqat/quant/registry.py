@@ -18,8 +18,8 @@ from typing import Callable, Dict, List, Optional, Type, Union
 
 import torch.nn as nn
 
-from .layers import (Add, MatMul, QuantAdd, QuantConv1d, QuantConv2d, QuantConvTranspose2d, QuantLinear, QuantMatMul,
-                     QuantModule, QuantMultiheadAttention)
+from .layers import (Add, MatMul, QuantAdd, QuantConv1d, QuantConv2d, QuantConv3d, QuantConvTranspose2d, QuantLinear,
+                     QuantMatMul, QuantModule, QuantMultiheadAttention)
 
 __all__ = ['FORWARD_METHODS', 'check_quantizable', 'get_quant_module_class', 'register_quant_module',
            'registered_quant_modules', 'unregister_quant_module']
@@ -113,8 +113,8 @@ def check_quantizable(module_or_cls: Union[nn.Module, Type[nn.Module]], name: st
             f'{cls.__name__}, QuantClass), or keep the layer float with QuantConfig.skip')
 
 
-for _f, _q in ((nn.Conv1d, QuantConv1d), (nn.Conv2d, QuantConv2d), (nn.ConvTranspose2d, QuantConvTranspose2d),
-               (nn.Linear, QuantLinear), (nn.MultiheadAttention, QuantMultiheadAttention), (MatMul, QuantMatMul),
-               (Add, QuantAdd)):
+for _f, _q in ((nn.Conv1d, QuantConv1d), (nn.Conv2d, QuantConv2d), (nn.Conv3d, QuantConv3d),
+               (nn.ConvTranspose2d, QuantConvTranspose2d), (nn.Linear, QuantLinear),
+               (nn.MultiheadAttention, QuantMultiheadAttention), (MatMul, QuantMatMul), (Add, QuantAdd)):
     register_quant_module(_f, _q)
 del _f, _q

@@ -128,7 +128,7 @@ class BEVOCCHead3D(_OccHeadBase):
     Input: a voxel feature ``(B, C, Dz, Y, X)`` (BEVDet-occ's ``collapse_z=False`` pipeline),
     or a BEV feature ``(B, C * Dz, Y, X)`` whose channels are split into ``(C, Dz)`` as the
     BEVFormer-occ ``use_3d`` head does. Output logits ``(B, X, Y, Dz, n_cls)``.
-    Note: ``ptqat.quant`` has no quantized Conv3d, so ``final_conv`` stays float.
+    Under PTQAT ``final_conv`` (an ``nn.Conv3d``) becomes a ``ptqat.quant.QuantConv3d``.
 
     Args:
         in_dim (int): voxel channels ``C``; out_dim (int): conv output (32 in dev3.0).
