@@ -1,24 +1,23 @@
 #!/usr/bin/env bash
 # The quick start on the embedded synthetic nuScenes, end to end on 2 CPU cores:
 #   set-up -> synthetic nuScenes -> info files -> metric sanity check on ground truth
-#   -> FP BEVDet-tiny (or BEVDepth4D-tiny) -> PTQ, QAT, PTQAT, PTQAT-large (W4A8) -> evaluation
+#   -> FP BEVDet-tiny (or BEVDepth4D-tiny, SparseBEV-tiny) -> PTQ, QAT, PTQAT, PTQAT-large (W4A8) -> evaluation
 #   of each with the real NuScenesMetric -> results table (WORK_DIR/results.md, also printed).
 #
 #   bash tools/quickstart.sh [WORK_DIR]          (default work_dirs/quickstart)
 #   PTQAT_MODEL=bevdepth4d bash tools/quickstart.sh [WORK_DIR]   (work_dirs/quickstart_bevdepth4d)
-#   PTQAT_MODEL=sparsebev PTQAT_FP_CKPT=<fp.pth> bash tools/quickstart.sh [WORK_DIR]
-#       (work_dirs/quickstart_sparsebev; no SparseBEV-tiny FP checkpoint is committed yet: give one
-#       or set PTQAT_TRAIN_FP=1, which takes hours on 2 CPU cores; the data set gets camera sweeps)
+#   PTQAT_MODEL=sparsebev bash tools/quickstart.sh [WORK_DIR]   (work_dirs/quickstart_sparsebev)
 #
 # The FP model is the committed checkpoints/<model>-tiny_synth_fp16.pth, trained by
-# `python tools/train.py configs/<model>/<model>-tiny_synth.py` on a set of these flags made
-# before the scenes were seeded by name (other train scenes; none of them is a val scene now).
+# `python tools/train.py configs/<model>/<model>-tiny_synth.py` on a set of these flags (BEVDet
+# and BEVDepth4D: made before the scenes were seeded by name, i.e. other train scenes, none of
+# them a val scene now; SparseBEV: this set).
 #
 # Environment:
-#   PTQAT_MODEL        bevdet (default), bevdepth4d, bevformer or sparsebev (no committed BEVFormer /
-#                      SparseBEV FP checkpoint yet: for those, PTQAT_TRAIN_FP=1 or PTQAT_FP_CKPT is required)
+#   PTQAT_MODEL        bevdet (default), bevdepth4d, bevformer or sparsebev (no committed BEVFormer
+#                      FP checkpoint yet: for it, PTQAT_TRAIN_FP=1 or PTQAT_FP_CKPT is required)
 #   PTQAT_SEED         seed of the calibration batches and the fine-tuning (default 0, as the configs)
-#   PTQAT_TRAIN_FP=1   train the FP model here instead (adds 15-25 min)
+#   PTQAT_TRAIN_FP=1   train the FP model here instead (adds 15-25 min; SparseBEV-tiny ~1 h)
 #   PTQAT_FP_CKPT      use this FP checkpoint instead
 #   PTQAT_DATA         data root (default data/nuscenes_synth, the path the configs use): a new or
 #                      empty folder, or one the quick start wrote (stamp .ptqat-data-flags); any
@@ -36,12 +35,11 @@ case "$MODEL" in
   sparsebev) WORK=${1:-$ROOT/work_dirs/quickstart_sparsebev}; NAME=SparseBEV-tiny; EXTRA=() ;;
   *) echo "PTQAT_MODEL=$MODEL is not supported; use bevdet, bevdepth4d, bevformer or sparsebev" >&2; exit 2 ;;
 esac
-# SparseBEV needs camera sweeps (configs/sparsebev/sparsebev-tiny_synth.py); the others do not
-SWEEPS=0
-[[ "$MODEL" == sparsebev ]] && SWEEPS=2
 DATA=${PTQAT_DATA:-$ROOT/data/nuscenes_synth}
-# The data set the tiny configs are tuned for (see configs/bevdet/bevdet-tiny_synth.py).
-DATA_FLAGS=${PTQAT_DATA_FLAGS:-"--version v1.0-trainval --train-scenes 24 --val-scenes 4 --samples-per-scene 10 --cam-sweeps $SWEEPS --lidar-sweeps 0 --no-occupancy"}
+# The data set the tiny configs are tuned for (see configs/bevdet/bevdet-tiny_synth.py); all four
+# models use it (SparseBEV-tiny's previous frames are the previous key frames, 0.5 s apart: see
+# configs/sparsebev/sparsebev-tiny_synth.py).
+DATA_FLAGS=${PTQAT_DATA_FLAGS:-"--version v1.0-trainval --train-scenes 24 --val-scenes 4 --samples-per-scene 10 --cam-sweeps 0 --lidar-sweeps 0 --no-occupancy"}
 VERSION=$(sed -n 's/.*--version \(v1\.0-[a-z]*\).*/\1/p' <<< "$DATA_FLAGS")
 FP_CFG=configs/$MODEL/$MODEL-tiny_synth.py
 Q_CFG=configs/ptqat/$MODEL/$MODEL-tiny_%s-w4a8_synth.py
