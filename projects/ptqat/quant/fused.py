@@ -162,7 +162,14 @@ class QSpec(NamedTuple):
 
 def _op_forward(op: LayerOp, x: Tensor, w: Tensor, b: Optional[Tensor]) -> Tensor:
     if op.kind == 'linear':
-        return torch.nn.functional.linear(x, w, b)
+        out = torch.nn.functional.linear(x, w, b)
+        if out._is_view():
+            # F.linear folds a >2-D input into a 2-D product and returns a VIEW of it; a view
+            # returned by a custom Function may not be modified in place (an in-place ReLU
+            # after a frozen Linear raises in backward-enabled mode). `_unsafe_view` (what
+            # torch.matmul uses) is the same memory without the view tracking; no copy.
+            out = torch.ops.aten._unsafe_view(out, out.shape)
+        return out
     return torch.convolution(x, w, b, list(op.stride), list(op.padding), list(op.dilation), op.transposed,
                              list(op.output_padding), op.groups)
 
