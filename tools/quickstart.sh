@@ -1,25 +1,24 @@
 #!/usr/bin/env bash
 # The quick start on the embedded synthetic nuScenes, end to end on 2 CPU cores:
 #   set-up -> synthetic nuScenes -> info files -> metric sanity check on ground truth
-#   -> FP BEVDet-tiny (or BEVDepth4D-tiny) -> PTQ, QAT, PTQAT, PTQAT-large (W4A8) -> evaluation
-#   of each with the real NuScenesMetric (Occ3DMetric / BEVMapSegMetric for the occupancy and
-#   map segmentation models: mIoU, per-class IoU in WORK_DIR/per_class_iou.md) -> results table
-#   (WORK_DIR/results.md, also printed).
+#   -> FP BEVDet-tiny (or BEVDepth4D-tiny, BEVFormer-tiny, SparseBEV-tiny, BEVDet-seg/occ-tiny)
+#   -> PTQ, QAT, PTQAT, PTQAT-large (W4A8) -> evaluation of each with the real NuScenesMetric
+#   (Occ3DMetric / BEVMapSegMetric for the occupancy and map segmentation models: mIoU,
+#   per-class IoU in WORK_DIR/per_class_iou.md) -> results table (WORK_DIR/results.md, also printed).
 #
 #   bash tools/quickstart.sh [WORK_DIR]          (default work_dirs/quickstart)
 #   PTQAT_MODEL=bevdepth4d bash tools/quickstart.sh [WORK_DIR]   (work_dirs/quickstart_bevdepth4d)
 #   PTQAT_MODEL=bevformer bash tools/quickstart.sh [WORK_DIR]    (work_dirs/quickstart_bevformer)
+#   PTQAT_MODEL=sparsebev bash tools/quickstart.sh [WORK_DIR]    (work_dirs/quickstart_sparsebev)
 #   PTQAT_MODEL=bevdet-occ bash tools/quickstart.sh [WORK_DIR]   (work_dirs/quickstart_bevdet-occ;
 #       Occ3D occupancy, data in data/nuscenes_synth_occ, the set with the Occ3D labels)
 #   PTQAT_MODEL=bevdet-seg bash tools/quickstart.sh [WORK_DIR]   (work_dirs/quickstart_bevdet-seg;
 #       BEV map segmentation on the detection set)
-#   PTQAT_MODEL=sparsebev PTQAT_FP_CKPT=<fp.pth> bash tools/quickstart.sh [WORK_DIR]
-#       (work_dirs/quickstart_sparsebev; no SparseBEV-tiny FP checkpoint is committed yet: give one
-#       or set PTQAT_TRAIN_FP=1, which takes hours on 2 CPU cores; the data set gets camera sweeps)
 #
 # The FP model is the committed checkpoints/<model>-tiny_synth_fp16.pth, trained by
-# `python tools/train.py configs/<model>/<model>-tiny_synth.py` on a set of these flags made
-# before the scenes were seeded by name (other train scenes; none of them is a val scene now).
+# `python tools/train.py configs/<model>/<model>-tiny_synth.py` on a set of these flags (BEVDet
+# and BEVDepth4D: made before the scenes were seeded by name, i.e. other train scenes, none of
+# them a val scene now; SparseBEV: this set).
 #
 # Environment:
 #   PTQAT_MODEL        bevdet (default), bevdepth4d, bevformer, sparsebev, bevdet-occ (Occ3D
@@ -27,7 +26,7 @@
 #   PTQAT_VARIANTS     the fine-tuned rows to run (default "qat ptqat ptqat-large" plus the model's
 #                      extras), e.g. "ptqat" when time is short; FP and PTQ always run
 #   PTQAT_SEED         seed of the calibration batches and the fine-tuning (default 0, as the configs)
-#   PTQAT_TRAIN_FP=1   train the FP model here instead (adds 15-25 min)
+#   PTQAT_TRAIN_FP=1   train the FP model here instead (adds 15-25 min; SparseBEV-tiny ~1 h)
 #   PTQAT_FP_CKPT      use this FP checkpoint instead
 #   PTQAT_DATA         data root (default data/nuscenes_synth, data/nuscenes_synth_occ for
 #                      bevdet-occ: the path the configs use): a new or
@@ -52,16 +51,15 @@ case "$MODEL" in
   *) echo "PTQAT_MODEL=$MODEL is not supported; use bevdet, bevdepth4d, bevformer, sparsebev, bevdet-occ or bevdet-seg" >&2
      exit 2 ;;
 esac
-# SparseBEV needs camera sweeps (configs/sparsebev/sparsebev-tiny_synth.py); the others do not
-SWEEPS=0
-[[ "$MODEL" == sparsebev ]] && SWEEPS=2
-# The occupancy model's set has the Occ3D labels and a folder of its own (its config's data root)
+# The data set the tiny configs are tuned for (see configs/bevdet/bevdet-tiny_synth.py); every
+# model uses it (SparseBEV-tiny's previous frames are the previous key frames, 0.5 s apart: see
+# configs/sparsebev/sparsebev-tiny_synth.py), the occupancy model with the Occ3D labels in a
+# folder of its own (its config's data root).
 OCC_FLAG=" --no-occupancy"
 CFG_DATA=$ROOT/data/nuscenes_synth
 if [[ "$MODEL" == bevdet-occ ]]; then OCC_FLAG=""; CFG_DATA=$ROOT/data/nuscenes_synth_occ; fi
 DATA=${PTQAT_DATA:-$CFG_DATA}
-# The data set the tiny configs are tuned for (see configs/bevdet/bevdet-tiny_synth.py).
-DATA_FLAGS=${PTQAT_DATA_FLAGS:-"--version v1.0-trainval --train-scenes 24 --val-scenes 4 --samples-per-scene 10 --cam-sweeps $SWEEPS --lidar-sweeps 0$OCC_FLAG"}
+DATA_FLAGS=${PTQAT_DATA_FLAGS:-"--version v1.0-trainval --train-scenes 24 --val-scenes 4 --samples-per-scene 10 --cam-sweeps 0 --lidar-sweeps 0$OCC_FLAG"}
 VERSION=$(sed -n 's/.*--version \(v1\.0-[a-z]*\).*/\1/p' <<< "$DATA_FLAGS")
 FP_CFG=configs/$MODEL/$MODEL-tiny_synth.py
 Q_CFG=configs/ptqat/$MODEL/$MODEL-tiny_%s-w4a8_synth.py

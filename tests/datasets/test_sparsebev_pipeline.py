@@ -87,6 +87,37 @@ def test_fewer_sweeps_repeat_the_earliest_frame_and_log(synthetic_root):
     assert np.allclose(res['img_timestamp'].reshape(4, 6), res['img_timestamp'][:6])
 
 
+def test_some_sweeps_repeat_the_earliest_sweep_and_log(synthetic_root):
+    """Fewer sweeps on disk than asked, but not none: the sweeps there are used in order and
+    the earliest of them fills the rest (not the key frame), and it is logged."""
+    from mmengine.logging import MMLogger
+    ds = _dataset(synthetic_root[0], sweeps=3, interval=1)
+    i = next(k for k in range(len(ds))
+             if min(len(v) for v in ds.get_data_info(k)['cam_sweeps'].values()) == 2)
+    info = ds.get_data_info(i)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        res = ds.prepare_data(i)
+    finally:
+        logger.removeHandler(handler)
+    assert any('2 camera sweeps available for 3 previous frames: repeating the earliest'
+               in r.getMessage() for r in records)
+    frames = np.asarray(res['img']).reshape(4, 6, *res['img'][0].shape)
+    stamps = res['img_timestamp'].reshape(4, 6)
+    for c, cam in enumerate(CAMERAS):
+        sw = info['cam_sweeps'][cam]
+        assert [stamps[t, c] for t in (1, 2, 3)] == [sw[0]['timestamp'], sw[1]['timestamp'],
+                                                      sw[1]['timestamp']]
+        assert res['filename'][6 + c] == osp.join(synthetic_root[0].rstrip('/') + '/',
+                                                  sw[0]['img_path'])
+    assert np.array_equal(frames[3], frames[2]) and not np.array_equal(frames[2], frames[0])
+    assert np.array_equal(res['lidar2img'][18:], res['lidar2img'][12:18])
+
+
 def test_choose_sweeps_schedule():
     assert choose_sweeps(60, 7, True) == ([5, 11, 17, 23, 29, 35, 41], False)
     assert choose_sweeps(20, 7, True) == ([5, 11, 17, 19, 19, 19, 19], True)

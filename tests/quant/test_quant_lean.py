@@ -198,6 +198,25 @@ def test_frozen_layer_saves_no_float_input(kind):
     assert any(n >= x.numel() for n in plain), plain
 
 
+@pytest.mark.parametrize('relu', [nn.ReLU, LeanReLU])
+@pytest.mark.parametrize('frozen', [True, False])
+def test_inplace_relu_after_lean_linear_on_3d_input(relu, frozen):
+    """F.linear returns a view for a 3-D input; an in-place ReLU after the lean Linear (the
+    FFN of SparseBEV's decoder layer) must work and give the reference gradients."""
+    m, (x,) = _layer('linear', 4, True)
+    _init_activations(m, [x])
+    if frozen:
+        for p in m.parameters():
+            p.requires_grad_(False)
+    net = nn.Sequential(m, relu(inplace=True))
+    lean_out, lean_grads = _grads(net, [x], need_x=True)
+    with reference_mode():
+        ref_out, ref_grads = _grads(net, [x], need_x=True)
+    _assert_close(lean_out, ref_out, 'output')
+    for a, b in zip(lean_grads, ref_grads):
+        _assert_close(a, b, 'gradient')
+
+
 def test_frozen_block_saves_no_float_activation():
     net, batches = _calibrated_net()
     freeze_layers(net, ['head'])  # every conv, BN and ReLU frozen; the input needs a gradient

@@ -162,7 +162,14 @@ class QSpec(NamedTuple):
 
 def _op_forward(op: LayerOp, x: Tensor, w: Tensor, b: Optional[Tensor]) -> Tensor:
     if op.kind == 'linear':
-        return torch.nn.functional.linear(x, w, b)
+        out = torch.nn.functional.linear(x, w, b)
+        if out._is_view():
+            # F.linear folds a >2-D input into a 2-D product and returns a VIEW of it; a view
+            # returned by a custom Function may not be modified in place (an in-place ReLU
+            # after a frozen Linear raises in backward-enabled mode). `_unsafe_view` (what
+            # torch.matmul uses) is the same memory without the view tracking; no copy.
+            out = torch.ops.aten._unsafe_view(out, out.shape)
+        return out
     return torch.convolution(x, w, b, list(op.stride), list(op.padding), list(op.dilation), op.transposed,
                              list(op.output_padding), op.groups)
 
@@ -208,8 +215,6 @@ class QuantLayerFunction(torch.autograd.Function):
             vx, cx, xq = _quantize_code(x, sx, qx.qn, qx.qp)
         wq = w if sw is None else _quantize(w, sw, qw.qn, qw.qp)[1]
         out = _op_forward(op, xq, wq, b)
-        if out._is_view():  # F.linear on a >2-D input (no grad mode): a view of its 2-D result,
-            out = out.clone()  # and autograd forbids an in-place op (ReLU(inplace)) on it
         need_gxq = nx or nsx
         need_gwq = nw or nsw
         ctx.op, ctx.qx, ctx.qw = op, qx, qw

@@ -9,7 +9,7 @@ _base_ = [
 model = dict(
     _delete_=True, type='PTQATModel', model=_base_.model,
     quantization=dict(_base_.quantization, overrides=_base_.sparsebev_8bit_layers))
-load_from = 'work_dirs/sparsebev-tiny_synth/epoch_20.pth'  # the FP model (see its config)
+load_from = 'checkpoints/sparsebev-tiny_synth_fp16.pth'  # the committed FP model (see its config)
 
 # fine-tuning: 2 epochs at a tenth of the FP learning rate
 finetune_epochs = 2
