@@ -34,8 +34,9 @@ min-max, trainable parameters, and in how many seeds the variant scored >= QAT),
 view) and ``DIR/<name>_ratio.png`` (metric vs ratio). ``--metric`` is matched as a suffix of
 the metric names (default ``NDS``); ``--lower-is-better`` for metrics such as a loss.
 ``--train-options`` are extra ``--cfg-options`` for every training run (e.g. a shorter schedule),
-``--test-options`` for every test run; they are part of the study's identity: a directory made
-with other options is refused instead of mixed in (``OUT/study.json``).
+``--test-options`` for every test run, ``--deterministic`` runs both tools in their deterministic
+mode (bit-identical reruns on the same machine); these are part of the study's identity: a
+directory made with other options is refused instead of mixed in (``OUT/study.json``).
 """
 from __future__ import annotations
 
@@ -142,22 +143,24 @@ def _tool_call(tool: str, argv: List[str], in_process: bool, log: str) -> None:
 
 
 def run_one(config: str, hook_index: int, variant: str, seed: int, run_dir: str, train_extra: Sequence[str],
-            test_extra: Sequence[str], in_process: bool) -> Dict[str, Any]:
+            test_extra: Sequence[str], in_process: bool, deterministic: bool = False) -> Dict[str, Any]:
     """Train and test one (config, variant, seed); returns its record (also ``run.json``)."""
     os.makedirs(run_dir, exist_ok=True)
     start = time.time()
     train_items = train_options(variant, hook_index, seed) + list(train_extra)
     exp = f'study_{config_name(config)}_{variant}_s{seed}_{int(start * 1000) % 10 ** 9}'
-    train_argv = [config, '--work-dir', run_dir, '--cfg-options', *train_items, f'experiment_name={exp}']
+    det = ['--deterministic'] if deterministic else []
+    train_argv = [config, '--work-dir', run_dir, *det, '--cfg-options', *train_items, f'experiment_name={exp}']
     _tool_call('train', train_argv, in_process, osp.join(run_dir, 'train.log'))
     ckpt = (osp.join(run_dir, 'ptq_calibrated.pth') if VARIANTS[variant]['hook']['strategy'] == 'none'
             else _last_checkpoint(run_dir))
     metrics_tmp = osp.join(run_dir, 'metrics.tmp.json')
-    test_argv = [config, ckpt, '--work-dir', osp.join(run_dir, 'test'), '--out', metrics_tmp,
+    test_argv = [config, ckpt, '--work-dir', osp.join(run_dir, 'test'), '--out', metrics_tmp, *det,
                  '--cfg-options', f'randomness.seed={seed}', f'experiment_name={exp}_test', *test_extra]
     _tool_call('test', test_argv, in_process, osp.join(run_dir, 'test.log'))
     record = dict(config=config, variant=variant, seed=seed, train_cfg_options=train_items,
-                  test_cfg_options=list(test_extra), checkpoint=ckpt, wall_s=round(time.time() - start, 1))
+                  test_cfg_options=list(test_extra), deterministic=deterministic, checkpoint=ckpt,
+                  wall_s=round(time.time() - start, 1))
     with open(osp.join(run_dir, 'run.json'), 'w') as f:
         json.dump(record, f, indent=1)
     os.replace(metrics_tmp, osp.join(run_dir, 'metrics.json'))  # written last: marks the run finished
@@ -315,6 +318,8 @@ def parse_args(argv=None):
                    help='extra --cfg-options of every training run')
     p.add_argument('--test-options', nargs='+', default=[], metavar='KEY=VALUE',
                    help='extra --cfg-options of every test run')
+    p.add_argument('--deterministic', action='store_true',
+                   help='train and test with --deterministic (bit-identical reruns on this machine, 1 thread)')
     p.add_argument('--rerun', action='store_true', help='run finished runs again')
     p.add_argument('--summarize-only', action='store_true', help='run nothing; tabulate what is finished')
     p.add_argument('--in-process', action='store_true', help='call the tools in this process (tests)')
@@ -346,7 +351,8 @@ def _check_args(a) -> None:
 
 def _check_identity(out: str, a) -> None:
     """``OUT/study.json`` holds the options that change results; another set is refused."""
-    ident = dict(train_options=a.train_options, test_options=a.test_options, metric=a.metric)
+    ident = dict(train_options=a.train_options, test_options=a.test_options, metric=a.metric,
+                 deterministic=a.deterministic)
     path = osp.join(out, 'study.json')
     old = _load(path)
     if old is not None and any(old.get(k) != v for k, v in ident.items()):
@@ -389,7 +395,8 @@ def main(argv=None) -> Dict[str, Any]:
             if a.rerun and osp.isfile(osp.join(run_dir, 'metrics.json')):
                 os.remove(osp.join(run_dir, 'metrics.json'))
             try:
-                run_one(cfg, hook_idx[cfg], variant, seed, run_dir, a.train_options, a.test_options, a.in_process)
+                run_one(cfg, hook_idx[cfg], variant, seed, run_dir, a.train_options, a.test_options, a.in_process,
+                        a.deterministic)
                 ran += 1
             except Exception as e:  # noqa: BLE001  (reported, then stop or go on)
                 failed += 1

@@ -18,6 +18,8 @@
 #   PTQAT_MODEL        bevdet (default), bevdepth4d, bevformer or sparsebev (no committed BEVFormer /
 #                      SparseBEV FP checkpoint yet: for those, PTQAT_TRAIN_FP=1 or PTQAT_FP_CKPT is required)
 #   PTQAT_SEED         seed of the calibration batches and the fine-tuning (default 0, as the configs)
+#   PTQAT_DETERMINISTIC=1  train and test with --deterministic (1 thread, fixed hash seed, deterministic
+#                      algorithms): a rerun on the same machine gives the same table bit for bit
 #   PTQAT_TRAIN_FP=1   train the FP model here instead (adds 15-25 min)
 #   PTQAT_FP_CKPT      use this FP checkpoint instead
 #   PTQAT_DATA         data root (default data/nuscenes_synth, the path the configs use): a new or
@@ -73,6 +75,12 @@ if [[ "$DATA" != "$ROOT/data/nuscenes_synth" ]]; then
 fi
 DATA_OPTS=(${DATA_KV[@]+--cfg-options "${DATA_KV[@]}"})
 SEED_KV=("randomness.seed=${PTQAT_SEED:-0}")
+DET=()
+case "${PTQAT_DETERMINISTIC:-0}" in
+  0) ;;
+  1) DET=(--deterministic) ;;
+  *) echo "PTQAT_DETERMINISTIC=${PTQAT_DETERMINISTIC} is not supported; use 0 or 1" >&2; exit 2 ;;
+esac
 
 step "1/5 synthetic nuScenes and info files ($DATA_FLAGS)"
 PY="$PY" bash tools/quickstart_data.sh "$DATA" "$WORK" "$DATA_FLAGS"
@@ -93,17 +101,17 @@ fi
 
 step "4/5 PTQ (calibration only), then QAT, PTQAT, PTQAT-large ${EXTRA[*]+${EXTRA[*]} }fine-tuning from the FP model"
 # shellcheck disable=SC2059
-"$PY" tools/test.py "$(printf "$Q_CFG" ptq)" "$FP_CKPT" --work-dir "$WORK/ptq" \
+"$PY" tools/test.py "$(printf "$Q_CFG" ptq)" "$FP_CKPT" --work-dir "$WORK/ptq" ${DET[@]+"${DET[@]}"} \
   --out "$WORK/ptq/metrics.json" --cfg-options "${SEED_KV[@]}" ${DATA_KV[@]+"${DATA_KV[@]}"} \
   > "$WORK/ptq_test.log" 2>&1
 for v in qat ptqat ptqat-large ${EXTRA[@]+"${EXTRA[@]}"}; do
   # shellcheck disable=SC2059
   cfg=$(printf "$Q_CFG" "$v")
   step "    $v: train"
-  "$PY" tools/train.py "$cfg" --work-dir "$WORK/$v" --cfg-options "load_from=$FP_CKPT" "${SEED_KV[@]}" \
+  "$PY" tools/train.py "$cfg" --work-dir "$WORK/$v" ${DET[@]+"${DET[@]}"} --cfg-options "load_from=$FP_CKPT" "${SEED_KV[@]}" \
     ${DATA_KV[@]+"${DATA_KV[@]}"} > "$WORK/${v}_train.log" 2>&1
   step "    $v: test"
-  "$PY" tools/test.py "$cfg" "$(last_ckpt "$WORK/$v")" --work-dir "$WORK/$v" \
+  "$PY" tools/test.py "$cfg" "$(last_ckpt "$WORK/$v")" --work-dir "$WORK/$v" ${DET[@]+"${DET[@]}"} \
     --out "$WORK/$v/metrics.json" ${DATA_OPTS[@]+"${DATA_OPTS[@]}"} > "$WORK/${v}_test.log" 2>&1
 done
 
