@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import os.path as osp
 import shlex
@@ -233,7 +232,8 @@ def markdown(summary, metric: str, higher_is_better: bool, header: str = '') -> 
     lines = [header] if header else []
     for cfg, rows in summary.items():
         lines += ['', f'### {cfg}', '',
-                  f'| variant | {metric} mean ± std | min – max | seeds | trainable params | {better} QAT (same seed) |',
+                  f'| variant | {metric} mean ± std | min – max | seeds | trainable params '
+                  f'| {better} QAT (same seed) |',
                   '|---|---|---|---|---|---|']
         for variant in VARIANTS:
             if variant not in rows:
@@ -365,7 +365,9 @@ def _check_identity(out: str, a) -> None:
 
 def _fmt_s(seconds: float) -> str:
     seconds = int(seconds)
-    return f'{seconds // 3600}h{seconds % 3600 // 60:02d}m' if seconds >= 3600 else f'{seconds // 60}m{seconds % 60:02d}s'
+    if seconds >= 3600:
+        return f'{seconds // 3600}h{seconds % 3600 // 60:02d}m'
+    return f'{seconds // 60}m{seconds % 60:02d}s'
 
 
 def main(argv=None) -> Dict[str, Any]:
@@ -380,8 +382,11 @@ def main(argv=None) -> Dict[str, Any]:
     hook_idx = {c: ptqat_hook_index(c) for c in a.configs}
     ran = skipped = failed = 0
     start = time.time()
-    todo = [p for p in plan if a.rerun or not osp.isfile(osp.join(a.out, config_name(p[0]), p[1], f'seed{p[2]}',
-                                                                      'metrics.json'))]
+
+    def finished(c: str, v: str, s: int) -> bool:
+        return osp.isfile(osp.join(a.out, config_name(c), v, f'seed{s}', 'metrics.json'))
+
+    todo = [p for p in plan if a.rerun or not finished(*p)]
     skipped = len(plan) - len(todo)
     print(f'[study] {len(plan)} runs ({len(a.configs)} config(s) x {len(a.variants)} variant(s) x '
           f'{len(a.seeds)} seed(s)); {skipped} finished already, {len(todo)} to run', flush=True)

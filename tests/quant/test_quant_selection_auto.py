@@ -106,7 +106,8 @@ def test_budget_keeps_ties_together():
     (dict(param_budget=0, params={'a': 1, 'b': 1, 'c': 1}), 'param_budget must be >= 1 parameter'),
     (dict(param_budget=1.5, params={'a': 1, 'b': 1, 'c': 1}), r'param_budget as a share must be in \(0, 1\)'),
     (dict(param_budget=True, params={'a': 1, 'b': 1, 'c': 1}), 'param_budget must be a parameter count'),
-    (dict(param_budget='half', params={'a': 1, 'b': 1, 'c': 1}), "param_budget must be a parameter count .* got 'half'"),
+    (dict(param_budget='half', params={'a': 1, 'b': 1, 'c': 1}),
+     "param_budget must be a parameter count .* got 'half'"),
     (dict(param_budget=5), r"ratio_by='params' needs params=\{layer: parameter count\}"),
     (dict(param_budget=5, params={'a': 10, 'b': 20, 'c': 30}), r'param_budget=5 \(5 parameters\) is smaller than'),
 ])
@@ -120,7 +121,8 @@ def test_auto_errors(kwargs, match):
 
 def test_auto_options_need_threshold_auto():
     dis = {'a': 0.1, 'b': 0.2, 'c': 5.0}
-    with pytest.raises(ValueError, match=r"auto_rule='knee' / param_budget=None need threshold='auto', got threshold=0.3"):
+    with pytest.raises(ValueError,
+                       match=r"auto_rule='knee' / param_budget=None need threshold='auto', got threshold=0.3"):
         select_layers(dis, 'small', threshold=0.3, auto_rule='knee')
     with pytest.raises(ValueError, match=r"param_budget=10 need threshold='auto', got threshold=None"):
         select_layers(dis, 'small', ratio=0.5, param_budget=10)

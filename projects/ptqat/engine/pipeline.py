@@ -54,7 +54,8 @@ class PTQATSettings:
     ``ratio_by='params'`` makes ``ratio`` a share of the quantized layers' parameters
     instead of the layers. ``threshold='auto'`` (small/large) picks θ from the sorted
     discrepancy curve with ``auto_rule`` (``'knee'``, ``'knee-log'``, or ``'budget'`` with
-    ``param_budget``; see :func:`ptqat.quant.auto_threshold`). Every invalid value raises ValueError naming it and the allowed
+    ``param_budget``; see :func:`ptqat.quant.auto_threshold`). Every invalid value raises
+    ValueError naming it and the allowed
     values.
     """
 
