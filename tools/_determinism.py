@@ -7,8 +7,9 @@ starts, so this module imports nothing heavy and runs first:
   per interpreter otherwise; it can only be fixed when the interpreter starts, so the tool
   re-executes itself once with it (only when run as a script);
 * a fixed number of intra-op threads (``--threads``, default 1) for OpenMP, MKL and torch:
-  parallel reductions (convolution weight gradients, sums) split their work by the number of
-  threads, and a different split adds in another order;
+  parallel reductions split their work by the number of threads, and with 2 threads the
+  BEVDet-tiny backward pass was seen to give other bits from run to run (README,
+  Reproducibility); one thread was bit-identical;
 * ``MKL_DYNAMIC=FALSE``/``OMP_DYNAMIC=FALSE`` (no thread count chosen at run time),
   ``MKL_CBWR=AUTO,STRICT`` (MKL's strict conditional numerical reproducibility: its GEMMs give
   the same bits whatever the buffers' alignment, on the same processor type),

@@ -30,8 +30,8 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
                              'and MKL reproducibility mode (the script re-executes itself once with them); '
                              'the seed is randomness.seed (0 when the config has none)')
     parser.add_argument('--threads', type=int, default=None,
-                        help='with --deterministic: intra-op threads (default 1); the same number is needed '
-                             'for the same bits')
+                        help='with --deterministic: intra-op threads (default 1; more than 1 was seen to '
+                             'differ from run to run on CPU)')
     parser.add_argument('--accept-quantization-mismatch', action='store_true',
                         help="load only the float weights of a checkpoint whose quantization settings differ "
                              "from the config's (checkpoint_check.accept_quantization_mismatch; default: refuse)")
@@ -100,6 +100,10 @@ def apply_deterministic(cfg: Config, args) -> None:
     randomness['deterministic'] = True
     cfg.randomness = randomness
     torch.set_num_threads(threads)
+    if threads > 1:
+        print_log(f'--deterministic with --threads {threads}: runs with more than one intra-op thread were seen '
+                  'to differ from run to run on CPU (README, Reproducibility); only --threads 1 was found '
+                  'bit-identical', logger='current', level=logging.WARNING)
     missing = missing_env(threads)
     if missing:
         print_log('--deterministic: this process lacks ' + ', '.join(f'{k}={v}' for k, v in missing.items())

@@ -19,6 +19,10 @@ import argparse
 import os.path as osp
 import sys
 
+if __name__ == '__main__':  # --deterministic: fix the process settings before torch is imported
+    from _determinism import reexec_if_needed
+    reexec_if_needed(sys.argv)
+
 from _runner_utils import add_common_args, build_runner, load_config
 
 from ptqat.quant import AUTO_RULES, METRICS, MODES, RATIO_BY, STRATEGIES
