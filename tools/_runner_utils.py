@@ -24,6 +24,14 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--allow-partial-checkpoint', action='store_true',
                         help='load a checkpoint that lacks some float weights of the model or has other shapes '
                              '(checkpoint_check.allow_partial; default: refuse, naming the keys)')
+    parser.add_argument('--deterministic', action='store_true',
+                        help='bit-identical reruns on the same machine: randomness.deterministic=True '
+                             '(torch.use_deterministic_algorithms), --threads intra-op threads, fixed hash seed '
+                             'and MKL reproducibility mode (the script re-executes itself once with them); '
+                             'the seed is randomness.seed (0 when the config has none)')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='with --deterministic: intra-op threads (default 1; more than 1 was seen to '
+                             'differ from run to run on CPU)')
     parser.add_argument('--accept-quantization-mismatch', action='store_true',
                         help="load only the float weights of a checkpoint whose quantization settings differ "
                              "from the config's (checkpoint_check.accept_quantization_mismatch; default: refuse)")
@@ -44,6 +52,7 @@ def load_config(args) -> Config:
         if getattr(args, flag, False):
             cfg.checkpoint_check = dict(cfg.get('checkpoint_check') or {}, **{key: True})
     apply_calib_batches(cfg, args.cfg_options or {})
+    apply_deterministic(cfg, args)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
@@ -66,6 +75,42 @@ def load_config(args) -> Config:
             wrapper['device_ids'] = None
             cfg.model_wrapper_cfg = wrapper
     return cfg
+
+
+def apply_deterministic(cfg: Config, args) -> None:
+    """``--deterministic``: ``randomness = dict(seed=<the config's, else 0>, deterministic=True)``
+    (mmengine then calls ``torch.use_deterministic_algorithms(True)``), ``torch.set_num_threads``
+    to ``--threads`` (default 1), and a warning naming the process settings that are missing
+    (``PYTHONHASHSEED`` etc., see ``_determinism``): the tools set them by re-executing
+    themselves, a caller of ``main()`` in its own process must set them before starting Python.
+    """
+    threads = getattr(args, 'threads', None)
+    if not getattr(args, 'deterministic', False):
+        if threads is not None:
+            raise SystemExit(f'--threads {threads} is only used with --deterministic')
+        return
+    threads = 1 if threads is None else threads
+    if threads < 1:
+        raise SystemExit(f'--threads must be an integer >= 1, got {threads}')
+    import torch
+    from _determinism import missing_env
+    randomness = dict(cfg.get('randomness') or {})
+    if randomness.get('seed') is None:
+        randomness['seed'] = 0
+    randomness['deterministic'] = True
+    cfg.randomness = randomness
+    torch.set_num_threads(threads)
+    if threads > 1:
+        print_log(f'--deterministic with --threads {threads}: runs with more than one intra-op thread were seen '
+                  'to differ from run to run on CPU (README, Reproducibility); only --threads 1 was found '
+                  'bit-identical', logger='current', level=logging.WARNING)
+    missing = missing_env(threads)
+    if missing:
+        print_log('--deterministic: this process lacks ' + ', '.join(f'{k}={v}' for k, v in missing.items())
+                  + ' (set them before starting Python, or run the tool as a script, which does): the run may '
+                  'not be bit-identical to another', logger='current', level=logging.WARNING)
+    print_log(f'--deterministic: seed {randomness["seed"]}, {threads} intra-op thread(s), '
+              'torch.use_deterministic_algorithms(True)', logger='current', level=logging.INFO)
 
 
 def _is_ptqat_hook(hook) -> bool:

@@ -1,7 +1,8 @@
 """Rank the quantized layers of a ptqat config by their quantization discrepancy (no training).
 
     python tools/analyze_discrepancy.py CONFIG CHECKPOINT [--calib-batches N] [--metric l2]
-        [--mode local] [--strategy small] [--ratio 0.5 | --threshold T] [--ratio-by layers|params]
+        [--mode local] [--strategy small] [--ratio 0.5 | --threshold T|auto] [--ratio-by layers|params]
+        [--auto-rule knee|knee-log|budget] [--param-budget N|SHARE]
         [--out-dir DIR]
         [--top K] [--recalibrate] [--save-calibrated] [--work-dir DIR] [--cfg-options ...]
         [--launcher none|pytorch|slurm|mpi]
@@ -18,9 +19,33 @@ import argparse
 import os.path as osp
 import sys
 
+if __name__ == '__main__':  # --deterministic: fix the process settings before torch is imported
+    from _determinism import reexec_if_needed
+    reexec_if_needed(sys.argv)
+
 from _runner_utils import add_common_args, build_runner, load_config
 
-from ptqat.quant import METRICS, MODES, RATIO_BY, STRATEGIES
+from ptqat.quant import AUTO_RULES, METRICS, MODES, RATIO_BY, STRATEGIES
+
+
+def _threshold_arg(text: str):
+    if text == 'auto':
+        return 'auto'
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number >= 0 or 'auto', got {text!r}") from None
+
+
+def _budget_arg(text: str):
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'a parameter count (integer) or a share in (0, 1), got {text!r}') from None
 
 
 def parse_args(argv=None):
@@ -33,7 +58,14 @@ def parse_args(argv=None):
     p.add_argument('--strategy', choices=STRATEGIES)
     sel = p.add_mutually_exclusive_group()
     sel.add_argument('--ratio', type=float, help='fraction of the layers to select')
-    sel.add_argument('--threshold', type=float, help='select by Dis threshold instead of a ratio')
+    sel.add_argument('--threshold', type=_threshold_arg,
+                     help="select by Dis threshold instead of a ratio; 'auto': θ from the sorted curve "
+                          '(--auto-rule, --param-budget)')
+    p.add_argument('--auto-rule', choices=AUTO_RULES,
+                   help="with --threshold auto: 'knee' (default), 'knee-log' or 'budget' (default with --param-budget)")
+    p.add_argument('--param-budget', type=_budget_arg,
+                   help="with --threshold auto: at most this many trainable parameters (integer) or this share "
+                        'of the quantized layers\' parameters (0 < x < 1)')
     p.add_argument('--ratio-by', choices=RATIO_BY,
                    help="what --ratio counts: 'layers' (default) or 'params' (share of the weights)")
     p.add_argument('--seed', type=int, help="seed of strategy 'random'")
@@ -59,7 +91,10 @@ def hook_settings(cfg, args) -> dict:
         base.update(ratio=args.ratio, threshold=None)
     if args.threshold is not None:
         base.update(threshold=args.threshold, ratio=None)
-    for key in ('calib_batches', 'metric', 'mode', 'seed', 'ratio_by'):
+    if args.ratio is not None or args.threshold is not None:
+        base.pop('auto_rule', None)
+        base.pop('param_budget', None)
+    for key in ('calib_batches', 'metric', 'mode', 'seed', 'ratio_by', 'auto_rule', 'param_budget'):
         value = getattr(args, key)
         if value is not None:
             base[key] = value
@@ -91,7 +126,8 @@ def main(argv=None):
         s = result.settings
         how = '' if s.strategy in ('all', 'none') else (
             f', ratio={s.ratio}' + (' of the parameters' if s.ratio_by == 'params' else '')
-            if s.threshold is None else f', threshold={s.threshold}')
+            if s.threshold is None else f', threshold={s.threshold!r}'
+            + (f' ({s.auto_rule})' if s.threshold == 'auto' else ''))
         theta = '' if result.theta is None else f'; effective threshold θ = {result.theta:.6g}'
         print(f'selected {len(result.selected)} of {len(result.discrepancy)} measured layers '
               f'(strategy={s.strategy!r}{how}{theta})')

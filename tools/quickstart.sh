@@ -26,6 +26,8 @@
 #   PTQAT_VARIANTS     the fine-tuned rows to run (default "qat ptqat ptqat-large" plus the model's
 #                      extras), e.g. "ptqat" when time is short; FP and PTQ always run
 #   PTQAT_SEED         seed of the calibration batches and the fine-tuning (default 0, as the configs)
+#   PTQAT_DETERMINISTIC=1  train and test with --deterministic (1 thread, fixed hash seed, deterministic
+#                      algorithms): a rerun on the same machine gives the same table bit for bit
 #   PTQAT_TRAIN_FP=1   train the FP model here instead (adds 15-25 min; SparseBEV-tiny ~1 h)
 #   PTQAT_FP_CKPT      use this FP checkpoint instead
 #   PTQAT_DATA         data root (default data/nuscenes_synth, data/nuscenes_synth_occ for
@@ -86,6 +88,12 @@ if [[ "$DATA" != "$CFG_DATA" ]]; then
 fi
 DATA_OPTS=(${DATA_KV[@]+--cfg-options "${DATA_KV[@]}"})
 SEED_KV=("randomness.seed=${PTQAT_SEED:-0}")
+DET=()
+case "${PTQAT_DETERMINISTIC:-0}" in
+  0) ;;
+  1) DET=(--deterministic) ;;
+  *) echo "PTQAT_DETERMINISTIC=${PTQAT_DETERMINISTIC} is not supported; use 0 or 1" >&2; exit 2 ;;
+esac
 if [[ "${PTQAT_DRY_RUN:-0}" == 1 ]]; then  # what would run, one key=value a line; nothing is done
   printf '%s\n' "model=$MODEL" "name=$NAME" "work_dir=$WORK" "data=$DATA" "config_data=$CFG_DATA" \
     "data_flags=$DATA_FLAGS" "fp_config=$FP_CFG" \
@@ -121,17 +129,17 @@ fi
 
 step "4/5 PTQ (calibration only), then ${VARIANTS[*]} fine-tuning from the FP model"
 # shellcheck disable=SC2059
-"$PY" tools/test.py "$(printf "$Q_CFG" ptq)" "$FP_CKPT" --work-dir "$WORK/ptq" \
+"$PY" tools/test.py "$(printf "$Q_CFG" ptq)" "$FP_CKPT" --work-dir "$WORK/ptq" ${DET[@]+"${DET[@]}"} \
   --out "$WORK/ptq/metrics.json" --cfg-options "${SEED_KV[@]}" ${DATA_KV[@]+"${DATA_KV[@]}"} \
   > "$WORK/ptq_test.log" 2>&1
 for v in "${VARIANTS[@]}"; do
   # shellcheck disable=SC2059
   cfg=$(printf "$Q_CFG" "$v")
   step "    $v: train"
-  "$PY" tools/train.py "$cfg" --work-dir "$WORK/$v" --cfg-options "load_from=$FP_CKPT" "${SEED_KV[@]}" \
+  "$PY" tools/train.py "$cfg" --work-dir "$WORK/$v" ${DET[@]+"${DET[@]}"} --cfg-options "load_from=$FP_CKPT" "${SEED_KV[@]}" \
     ${DATA_KV[@]+"${DATA_KV[@]}"} > "$WORK/${v}_train.log" 2>&1
   step "    $v: test"
-  "$PY" tools/test.py "$cfg" "$(last_ckpt "$WORK/$v")" --work-dir "$WORK/$v" \
+  "$PY" tools/test.py "$cfg" "$(last_ckpt "$WORK/$v")" --work-dir "$WORK/$v" ${DET[@]+"${DET[@]}"} \
     --out "$WORK/$v/metrics.json" ${DATA_OPTS[@]+"${DATA_OPTS[@]}"} > "$WORK/${v}_test.log" 2>&1
 done
 

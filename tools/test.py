@@ -7,6 +7,11 @@ before testing; a PTQAT/QAT checkpoint already holds its step sizes.
 """
 import argparse
 import os
+import sys
+
+if __name__ == '__main__':  # --deterministic: fix the process settings before torch is imported
+    from _determinism import reexec_if_needed
+    reexec_if_needed(sys.argv)
 
 from _runner_utils import add_common_args, build_runner, distributed_session, load_config
 

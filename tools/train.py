@@ -4,6 +4,11 @@
         --cfg-options load_from=work_dirs/bevdet-tiny_synth/epoch_24.pth
 """
 import argparse
+import sys
+
+if __name__ == '__main__':  # --deterministic: fix the process settings before torch is imported
+    from _determinism import reexec_if_needed
+    reexec_if_needed(sys.argv)
 
 from _runner_utils import add_common_args, build_runner, distributed_session, load_config
 

@@ -28,8 +28,9 @@ from mmengine.dist import (all_reduce, broadcast, broadcast_object_list, get_ran
                            is_distributed)
 from mmengine.model import is_model_wrapper
 
-from ptqat.quant import (METRICS, MODES, RATIO_BY, STRATEGIES, calibrate, iter_quantizers, layer_param_counts,
-                         measure_discrepancy, quantized_layers, select_layers)
+from ptqat.quant import (METRICS, MODES, RATIO_BY, STRATEGIES, auto_threshold, calibrate,
+                         iter_quantizers, layer_param_counts, measure_discrepancy, quantized_layers,
+                         resolve_auto_rule, select_layers)
 
 __all__ = [
     'FORWARD_MODES', 'AnalysisResult', 'CountingBatches', 'PTQATSettings', 'calibrate_model',
@@ -51,7 +52,10 @@ class PTQATSettings:
 
     ``ratio=None`` with strategy small/large/random and no threshold means 0.5.
     ``ratio_by='params'`` makes ``ratio`` a share of the quantized layers' parameters
-    instead of the layers. Every invalid value raises ValueError naming it and the allowed
+    instead of the layers. ``threshold='auto'`` (small/large) picks θ from the sorted
+    discrepancy curve with ``auto_rule`` (``'knee'``, ``'knee-log'``, or ``'budget'`` with
+    ``param_budget``; see :func:`ptqat.quant.auto_threshold`). Every invalid value raises
+    ValueError naming it and the allowed
     values.
     """
 
@@ -64,6 +68,8 @@ class PTQATSettings:
     seed: int = 0
     forward_mode: str = 'tensor'
     ratio_by: str = 'layers'
+    auto_rule: Optional[str] = None
+    param_budget: Optional[float] = None
 
     def __post_init__(self) -> None:
         if not _is_int(self.calib_batches) or self.calib_batches < 1:
@@ -80,11 +86,30 @@ class PTQATSettings:
                              f'allowed: {", ".join(FORWARD_MODES)}')
         if not _is_int(self.seed):
             raise ValueError(f'PTQAT: seed must be an integer, got {self.seed!r}')
+        if isinstance(self.threshold, str):
+            if self.threshold != 'auto':
+                raise ValueError(f"PTQAT: threshold must be a number >= 0 or 'auto', got {self.threshold!r}")
+            if self.strategy not in ('small', 'large'):
+                raise ValueError(f"PTQAT: threshold='auto' needs strategy 'small' or 'large', got {self.strategy!r}")
+            self.auto_rule = resolve_auto_rule(self.auto_rule, self.param_budget)
+            if self.auto_rule == 'budget' and self.param_budget is None:
+                raise ValueError("PTQAT: auto_rule='budget' needs param_budget (a parameter count >= 1 or a share "
+                                 'in (0, 1) of the quantized layers\' parameters)')
+            if self.auto_rule != 'budget' and self.param_budget is not None:
+                raise ValueError(f'PTQAT: param_budget={self.param_budget!r} is only used by auto_rule=\'budget\', '
+                                 f'not {self.auto_rule!r}')
+            if self.param_budget is not None:
+                _check_budget_value(self.param_budget)
+        elif self.auto_rule is not None or self.param_budget is not None:
+            raise ValueError(f'PTQAT: auto_rule={self.auto_rule!r} / param_budget={self.param_budget!r} need '
+                             f"threshold='auto', got threshold={self.threshold!r}")
         for name in ('ratio', 'threshold'):
             v = getattr(self, name)
+            if name == 'threshold' and v == 'auto':
+                continue
             if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real) or math.isnan(v)):
                 raise ValueError(f'PTQAT: {name} must be a number or None, got {v!r}')
-        if self.threshold is not None and self.threshold < 0:
+        if self.threshold is not None and self.threshold != 'auto' and self.threshold < 0:
             raise ValueError(f'PTQAT: threshold must be >= 0 (discrepancies are distances >= 0, so a '
                              f'negative one selects every layer or none), got {self.threshold!r}')
         if self.ratio is not None and not 0.0 < float(self.ratio) <= 1.0:
@@ -109,11 +134,21 @@ class PTQATSettings:
                              f'threshold={self.threshold!r} does not use one')
         if self.ratio is not None:
             self.ratio = float(self.ratio)
-        if self.threshold is not None:
+        if self.threshold is not None and self.threshold != 'auto':
             self.threshold = float(self.threshold)
 
     def as_dict(self) -> Dict[str, Any]:
         return asdict(self)
+
+
+def _check_budget_value(budget: Any) -> None:
+    if isinstance(budget, bool) or not isinstance(budget, numbers.Real) or math.isnan(float(budget)):
+        raise ValueError(f'PTQAT: param_budget must be a parameter count (integer >= 1) or a share in (0, 1), '
+                         f'got {budget!r}')
+    if isinstance(budget, numbers.Integral) and budget < 1:
+        raise ValueError(f'PTQAT: param_budget must be >= 1 parameter (or a share in (0, 1)), got {budget!r}')
+    if not isinstance(budget, numbers.Integral) and not 0.0 < float(budget) < 1.0:
+        raise ValueError(f'PTQAT: param_budget as a share must be in (0, 1) (an integer is a count), got {budget!r}')
 
 
 # --------------------------------------------------------------------------- helpers
@@ -261,16 +296,20 @@ def run_analysis(model: nn.Module, make_batches: Callable[[], Iterable], setting
     n_meas = getattr(batches, 'n', 0)
     payload: List[Any] = [None]
     if get_rank() == 0:
-        selected = select_layers(dis, settings.strategy, settings.ratio, settings.threshold, settings.seed,
+        threshold = settings.threshold
+        if threshold == 'auto':  # θ from the sorted discrepancy curve, then an ordinary threshold
+            threshold = auto_threshold(dis, settings.strategy, settings.auto_rule, param_budget=settings.param_budget,
+                                       params=layer_param_counts(model) if settings.auto_rule == 'budget' else None)
+        selected = select_layers(dis, settings.strategy, settings.ratio, threshold, settings.seed,
                                  ratio_by=settings.ratio_by, params=layer_param_counts(model))
-        payload = [(dis, selected, sizes)]
+        payload = [(dis, selected, sizes, threshold)]
     broadcast_object_list(payload, src=0)
-    dis, selected, sizes = payload[0]
+    dis, selected, sizes, threshold = payload[0]
     if is_distributed():  # the batch counts summed over the ranks
         counts = torch.tensor([n_cal, n_meas], dtype=torch.float64)
         all_reduce(counts, op='sum')
         n_cal, n_meas = (int(v) for v in counts.tolist())
     return AnalysisResult(discrepancy=dict(dis), selected=list(selected), settings=settings,
-                          theta=effective_threshold(dis, selected, settings.strategy, settings.threshold),
+                          theta=effective_threshold(dis, selected, settings.strategy, threshold),
                           calibrated_now=calibrate_first, calib_batches_used=n_cal,
                           measure_batches_used=n_meas, world_size=get_world_size(), output_sizes=dict(sizes))

@@ -105,6 +105,13 @@ class PTQATHook(Hook):
         ratio: fraction of the layers to fine-tune (default 0.5 for small/large/random
             when no threshold is given), or of their parameters with ``ratio_by='params'``.
         threshold: small: fine-tune layers with ``Dis < threshold``; large: ``Dis >= threshold``.
+            ``'auto'``: θ is picked from the sorted discrepancy curve by ``auto_rule``.
+        auto_rule: with ``threshold='auto'``: ``'knee'`` (default without ``param_budget``; the
+            knee of the ascending curve by the max-distance-to-chord rule: small fine-tunes the
+            layers up to the knee, large the rest), ``'knee-log'`` (the same on log Dis), or
+            ``'budget'`` (default with ``param_budget``; the largest θ whose selection fits it).
+        param_budget: with ``auto_rule='budget'``: the most trainable parameters of the quantized
+            layers, a count (integer >= 1) or a share of them (a number in (0, 1)).
         seed: for ``strategy='random'``.
         calib_dataloader: a dataloader config (or a built DataLoader) for the calibration
             data; default: the config's ``train_dataloader`` (the test/val dataloader is the
@@ -134,14 +141,15 @@ class PTQATHook(Hook):
     priority = 'VERY_HIGH'
 
     def __init__(self, calib_batches: int = 32, metric: str = 'l2', mode: str = 'local', strategy: str = 'small',
-                 ratio: Optional[float] = None, threshold: Optional[float] = None, seed: int = 0,
+                 ratio: Optional[float] = None, threshold: Optional[Union[float, str]] = None, seed: int = 0,
                  calib_dataloader: Optional[Union[Mapping, DataLoader]] = None, train_unquantized: bool = False,
                  freeze_bn_stats: bool = True, forward_mode: str = 'tensor', out_prefix: str = 'discrepancy',
                  save_calibrated: bool = True, recalibrate: bool = False, progress: bool = False,
-                 ratio_by: str = 'layers', reuse_selection: bool = False) -> None:
+                 ratio_by: str = 'layers', reuse_selection: bool = False, auto_rule: Optional[str] = None,
+                 param_budget: Optional[float] = None) -> None:
         self.settings = PTQATSettings(calib_batches=calib_batches, metric=metric, mode=mode, strategy=strategy,
                                       ratio=ratio, threshold=threshold, seed=seed, forward_mode=forward_mode,
-                                      ratio_by=ratio_by)
+                                      ratio_by=ratio_by, auto_rule=auto_rule, param_budget=param_budget)
         for name, value in (('train_unquantized', train_unquantized), ('freeze_bn_stats', freeze_bn_stats),
                             ('save_calibrated', save_calibrated), ('recalibrate', recalibrate),
                             ('progress', progress), ('reuse_selection', reuse_selection)):

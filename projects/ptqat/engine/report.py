@@ -193,6 +193,10 @@ def write_reports(model: nn.Module, result: AnalysisResult, out_dir: str, prefix
 
 def _how(s) -> str:
     """``ratio=0.5`` / ``ratio=0.5 of the parameters`` / ``threshold=...`` of settings ``s``."""
+    if s.threshold == 'auto':
+        rule = getattr(s, 'auto_rule', None)
+        budget = getattr(s, 'param_budget', None)
+        return f"threshold='auto' ({rule}" + (f', param_budget={budget}' if budget is not None else '') + ')'
     if s.threshold is not None:
         return f'threshold={s.threshold}'
     return f'ratio={s.ratio}' + (' of the parameters' if getattr(s, 'ratio_by', 'layers') == 'params' else '')

@@ -1,0 +1,133 @@
+"""tools/ptqat_study.py on the toy detector (real Runner, tools/train.py + tools/test.py in-process):
+outputs, resumability, bad input. No timing."""
+import json
+import os.path as osp
+
+import pytest
+from tool_loader import load_tool
+
+HERE = osp.dirname(osp.abspath(__file__))
+ROOT = osp.dirname(osp.dirname(HERE))
+ENGINE_TESTS = osp.join(ROOT, 'tests', 'engine')
+BASES = osp.join(ROOT, 'configs', 'ptqat', '_base_')
+
+FP_CONFIG = '''
+custom_imports = dict(imports=['ptqat_toys'], allow_failed_imports=False)
+default_scope = 'mmdet3d'
+model = dict(type='PTQATToyDetector', data_preprocessor=dict(type='BaseDataPreprocessor'))
+_loader = dict(batch_size=4, num_workers=0, collate_fn=dict(type='pseudo_collate'),
+               dataset=dict(type='PTQATToyDataset', num_samples=16))
+train_dataloader = dict(**_loader, sampler=dict(type='DefaultSampler', shuffle=True))
+test_dataloader = dict(**_loader, sampler=dict(type='DefaultSampler', shuffle=False))
+test_evaluator = dict(type='PTQATToyMetric')
+test_cfg = dict()
+optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.01))
+train_cfg = dict(by_epoch=False, max_iters=2)
+default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False))
+log_level = 'WARNING'
+'''
+CONFIG = '''
+_base_ = [{fp!r}, {w4a8!r}, {ptqat!r}]
+model = dict(_delete_=True, type='PTQATModel', model=_base_.model, quantization=_base_.quantization)
+custom_hooks = [dict(type='ResourceUsageHook', warmup=0), dict(_base_.ptqat_hook, calib_batches=2)]
+load_from = {ckpt!r}
+'''
+VARIANTS = ['ptq', 'qat', 'ptqat', 'ptqat-auto']
+
+
+@pytest.fixture
+def config(tmp_path, monkeypatch, fp_ckpt):
+    monkeypatch.syspath_prepend(ENGINE_TESTS)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'fp.py').write_text(FP_CONFIG)
+    path = tmp_path / 'toy_ptqat.py'
+    path.write_text(CONFIG.format(fp=str(tmp_path / 'fp.py'), w4a8=osp.join(BASES, 'w4a8.py'),
+                                  ptqat=osp.join(BASES, 'ptqat.py'), ckpt=fp_ckpt))
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def fp_ckpt(tmp_path_factory):
+    import sys
+    sys.path.insert(0, ENGINE_TESTS)
+    from ptqat_toys import save_fp_checkpoint
+    return save_fp_checkpoint(str(tmp_path_factory.mktemp('fp') / 'fp.pth'))
+
+
+def test_study_outputs_and_resume(config, tmp_path, capsys):
+    study = load_tool('ptqat_study')
+    out, docs = tmp_path / 'study', tmp_path / 'docs'
+    argv = [config, '--variants', *VARIANTS, '--seeds', '0', '1', '--out', str(out), '--docs', str(docs),
+            '--metric', 'mse', '--lower-is-better', '--in-process']
+    first = study.main(argv)
+    printed = capsys.readouterr().out
+    assert first['ran'] == 8 and first['skipped'] == 0 and first['failed'] == 0
+    assert 'run 8/8: toy_ptqat ptqat-auto seed 1' in printed and 'left' in printed
+    doc = json.loads((out / 'results.json').read_text())
+    runs = doc['runs']['toy_ptqat']
+    assert set(runs) == set(VARIANTS) and all(set(runs[v]) == {'0', '1'} for v in VARIANTS)
+    # what each variant trained: PTQ nothing, QAT everything, the ratios their share
+    assert all(r['params_trainable'] == 0 for r in runs['ptq'].values())
+    assert all(r['layers_selected'] == 6 for r in runs['qat'].values())
+    assert all(r['layers_selected'] == 3 for r in runs['ptqat'].values())
+    assert all(r['theta'] is not None for r in runs['ptqat-auto'].values())
+    qat_params = runs['qat']['0']['params_trainable']
+    assert 0 < runs['ptqat']['0']['params_trainable'] < qat_params
+    # every run's hook settings are the variant's (not the config's ratio=0.5 small)
+    disc = json.loads((out / 'toy_ptqat' / 'ptqat-auto' / 'seed1' / 'discrepancy.json').read_text())
+    assert disc['settings']['threshold'] == 'auto' and disc['settings']['seed'] == 1
+    assert json.loads((out / 'toy_ptqat' / 'qat' / 'seed0' / 'discrepancy.json').read_text())[
+        'settings']['strategy'] == 'all'
+    # the seed changes the calibration batches, hence the PTQ model
+    assert runs['ptq']['0']['value'] != runs['ptq']['1']['value']
+    s = doc['summary']['toy_ptqat']
+    for v in VARIANTS:
+        vals = [runs[v][k]['value'] for k in ('0', '1')]
+        assert s[v]['n'] == 2 and s[v]['mean'] == pytest.approx(sum(vals) / 2)
+        assert s[v]['std'] == pytest.approx(abs(vals[0] - vals[1]) / 2 ** 0.5)
+        better = sum(runs[v][k]['value'] <= runs['qat'][k]['value'] for k in ('0', '1'))
+        assert s[v]['ge_qat'] == better and s[v]['paired_with_qat'] == 2
+    md = (docs / 'ptqat_study.md').read_text()
+    assert '### toy_ptqat' in md and '| PTQAT (smallest-Dis half, l2) |' in md and '<= QAT (same seed)' in md
+    assert f"{s['ptqat']['ge_qat']} / 2" in md
+    for png in ('ptqat_study_params.png', 'ptqat_study_ratio.png'):
+        assert (docs / png).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+    # resumable: nothing runs again; a missing result is the only run made
+    second = study.main(argv)
+    assert second['ran'] == 0 and second['skipped'] == 8
+    (out / 'toy_ptqat' / 'ptqat' / 'seed1' / 'metrics.json').unlink()
+    third = study.main(argv)
+    assert third['ran'] == 1 and third['skipped'] == 7
+    assert json.loads((out / 'results.json').read_text())['summary']['toy_ptqat']['ptqat']['n'] == 2
+    # other options would mix different studies in one folder: refused
+    with pytest.raises(SystemExit, match='holds a study made with'):
+        study.main(argv + ['--train-options', 'optim_wrapper.optimizer.lr=0.1'])
+
+
+def test_every_variant_is_a_valid_hook_setting():
+    from ptqat.engine import PTQATHook
+    study = load_tool('ptqat_study')
+    for name, spec in study.VARIANTS.items():
+        PTQATHook(**spec['hook'])  # raises on an invalid combination
+        opts = study.train_options(name, 3, 7)
+        assert 'randomness.seed=7' in opts and 'custom_hooks.3.seed=7' in opts
+        assert f"custom_hooks.3.strategy={spec['hook']['strategy']}" in opts
+    assert set(study.VARIANTS) >= {'ptq', 'qat', 'ptqat', 'ptqat-large', 'random', 'ptqat-r25', 'ptqat-r75',
+                                   'ptqat-p25', 'ptqat-p50', 'ptqat-p75', 'ptqat-rms', 'ptqat-relative',
+                                   'ptqat-cumulative', 'ptqat-auto'}
+
+
+def test_bad_arguments(config, tmp_path):
+    study = load_tool('ptqat_study')
+    with pytest.raises(SystemExit, match=r"unknown variant\(s\) \['best'\]"):
+        study.main([config, '--variants', 'best', '--out', str(tmp_path / 'o')])
+    with pytest.raises(SystemExit, match='config file\\(s\\) not found'):
+        study.main(['nope.py', '--out', str(tmp_path / 'o')])
+    with pytest.raises(SystemExit, match='seeds must be distinct'):
+        study.main([config, '--seeds', '1', '1', '--out', str(tmp_path / 'o')])
+    with pytest.raises(SystemExit, match="'randomness.seed=3' is set by the study itself"):
+        study.main([config, '--train-options', 'randomness.seed=3', '--out', str(tmp_path / 'o')])
+    (tmp_path / 'float.py').write_text("_base_ = ['fp.py']\n")
+    with pytest.raises(SystemExit, match='has no PTQATHook in custom_hooks'):
+        study.main([str(tmp_path / 'float.py'), '--out', str(tmp_path / 'o2')])

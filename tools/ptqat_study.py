@@ -1,0 +1,438 @@
+"""The PTQAT study: every selection strategy of PTQATHook on quantized configs, over seeds.
+
+    python tools/ptqat_study.py configs/ptqat/bevdet/bevdet-tiny_ptqat-w4a8_synth.py \\
+        configs/ptqat/bevdepth4d/bevdepth4d-tiny_ptqat-w4a8_synth.py --seeds 0 1 2 3 4 \\
+        --out work_dirs/study --docs docs --name ptqat_study
+
+For each CONFIG (a quantized config with a ``PTQATHook`` in ``custom_hooks``, normally the PTQAT
+one; its ``load_from`` is the FP model), each VARIANT (below) and each SEED, one run:
+``tools/train.py CONFIG --cfg-options <the variant's hook settings> randomness.seed=SEED
+custom_hooks.<i>.seed=SEED`` (calibration batches, fine-tuning order and the random selection
+follow the seed), then ``tools/test.py`` on its last checkpoint (PTQ: on ``ptq_calibrated.pth``)
+with ``--out metrics.json``. Every run has its own directory ``OUT/<config>/<variant>/seed<S>/``;
+a run whose ``metrics.json`` exists is skipped, so an interrupted study resumes where it stopped
+(``--rerun`` forces the runs again). Runs go one after the other, each in a fresh process
+(``--in-process`` calls the tools in this process instead: for tests). Progress (run k of n,
+elapsed, estimated time left) goes to stdout.
+
+Variants (``--variants``, default all; ``--list-variants`` prints them):
+
+* ``ptq`` (``strategy='none'``), ``qat`` (``'all'``, ``train_unquantized=True`` as the QAT
+  configs), ``ptqat`` (``'small'``, ratio 0.5 of the layers, l2: the paper's), ``ptqat-large``,
+  ``random`` (ratio 0.5, drawn with the seed);
+* ``ptqat-r25``/``r75`` (ratio 0.25 / 0.75 of the layers), ``ptqat-p25``/``p50``/``p75`` (of the
+  parameters, ``ratio_by='params'``); ``large-p50`` and ``random-p50`` (the same share of
+  parameters, so the three strategies train as many weights);
+* ``ptqat-rms``, ``ptqat-relative`` (other discrepancy metrics), ``ptqat-cumulative``
+  (``mode='cumulative'``);
+* ``ptqat-auto`` (``threshold='auto'``, the knee), ``ptqat-auto-log`` (``auto_rule='knee-log'``).
+
+Outputs: ``OUT/results.json`` (every run: metric, trainable parameters, wall time) and, with
+``--docs DIR``, ``DIR/<name>.md`` (per config and variant: mean ± sample std over the seeds,
+min-max, trainable parameters, and in how many seeds the variant scored >= QAT),
+``DIR/<name>_params.png`` (metric vs trainable parameters per strategy, the paper's Figure 1
+view) and ``DIR/<name>_ratio.png`` (metric vs ratio). ``--metric`` is matched as a suffix of
+the metric names (default ``NDS``); ``--lower-is-better`` for metrics such as a loss.
+``--train-options`` are extra ``--cfg-options`` for every training run (e.g. a shorter schedule),
+``--test-options`` for every test run, ``--deterministic`` runs both tools in their deterministic
+mode (bit-identical reruns on the same machine); these are part of the study's identity: a
+directory made with other options is refused instead of mixed in (``OUT/study.json``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import os.path as osp
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+HERE = osp.dirname(osp.abspath(__file__))
+ROOT = osp.dirname(HERE)
+
+# name -> (label, group, x for the ratio plot, PTQATHook settings). Settings not named keep the
+# config's (calib_batches, freeze_bn_stats, ...); these keys are always set, so every variant is
+# fully specified whatever the config's hook says.
+_BASE = dict(strategy='small', ratio=None, threshold=None, metric='l2', mode='local', ratio_by='layers',
+             train_unquantized=False, auto_rule=None, param_budget=None)
+
+
+def _v(label: str, group: str, x: Optional[float], **hook) -> Dict[str, Any]:
+    return dict(label=label, group=group, x=x, hook=dict(_BASE, **hook))
+
+
+VARIANTS: Dict[str, Dict[str, Any]] = {
+    'ptq': _v('PTQ (no fine-tuning)', 'ptq', 0.0, strategy='none'),
+    'qat': _v('QAT (all layers)', 'qat', 1.0, strategy='all', train_unquantized=True),
+    'ptqat': _v('PTQAT (smallest-Dis half, l2)', 'small-layers', 0.5, ratio=0.5),
+    'ptqat-large': _v('PTQAT-large (largest-Dis half)', 'large-layers', 0.5, strategy='large', ratio=0.5),
+    'random': _v('random half of the layers', 'random-layers', 0.5, strategy='random', ratio=0.5),
+    'ptqat-r25': _v('PTQAT, 25 % of the layers', 'small-layers', 0.25, ratio=0.25),
+    'ptqat-r75': _v('PTQAT, 75 % of the layers', 'small-layers', 0.75, ratio=0.75),
+    'ptqat-p25': _v('PTQAT, 25 % of the parameters', 'small-params', 0.25, ratio=0.25, ratio_by='params'),
+    'ptqat-p50': _v('PTQAT, 50 % of the parameters', 'small-params', 0.5, ratio=0.5, ratio_by='params'),
+    'ptqat-p75': _v('PTQAT, 75 % of the parameters', 'small-params', 0.75, ratio=0.75, ratio_by='params'),
+    'large-p50': _v('PTQAT-large, 50 % of the parameters', 'large-params', 0.5, strategy='large', ratio=0.5,
+                    ratio_by='params'),
+    'random-p50': _v('random, 50 % of the parameters', 'random-params', 0.5, strategy='random', ratio=0.5,
+                     ratio_by='params'),
+    'ptqat-rms': _v('PTQAT, rms Dis', 'metric', 0.5, ratio=0.5, metric='rms'),
+    'ptqat-relative': _v('PTQAT, relative Dis', 'metric', 0.5, ratio=0.5, metric='relative'),
+    'ptqat-cumulative': _v('PTQAT, cumulative l2 Dis', 'metric', 0.5, ratio=0.5, mode='cumulative'),
+    'ptqat-auto': _v("PTQAT, threshold='auto' (knee)", 'auto', None, threshold='auto', auto_rule='knee'),
+    'ptqat-auto-log': _v("PTQAT, threshold='auto' (knee of log Dis)", 'auto', None, threshold='auto',
+                         auto_rule='knee-log'),
+}
+
+
+# --------------------------------------------------------------------------- set-up
+def config_name(path: str) -> str:
+    return osp.splitext(osp.basename(path))[0]
+
+
+def ptqat_hook_index(config: str) -> int:
+    """Index of the PTQATHook in the config's ``custom_hooks`` (SystemExit when there is none)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    for i, h in enumerate(cfg.get('custom_hooks') or []):
+        kind = h.get('type') if isinstance(h, dict) else None
+        if kind == 'PTQATHook' or getattr(kind, '__name__', None) == 'PTQATHook':
+            return i
+    raise SystemExit(f'ptqat_study: {config} has no PTQATHook in custom_hooks (give a quantized ptqat config)')
+
+
+def _opt(value: Any) -> str:
+    return 'None' if value is None else str(value)
+
+
+def train_options(variant: str, hook_index: int, seed: int) -> List[str]:
+    """``--cfg-options`` items of one run (the variant's hook settings and the seed)."""
+    items = [f'custom_hooks.{hook_index}.{k}={_opt(v)}' for k, v in VARIANTS[variant]['hook'].items()]
+    items += [f'custom_hooks.{hook_index}.seed={seed}', f'randomness.seed={seed}']
+    return items
+
+
+def _last_checkpoint(work: str) -> str:
+    path = osp.join(work, 'last_checkpoint')
+    if not osp.isfile(path):
+        raise RuntimeError(f'no checkpoint was written in {work} (see its log)')
+    with open(path) as f:
+        return f.read().strip()
+
+
+def _tool_call(tool: str, argv: List[str], in_process: bool, log: str) -> None:
+    if in_process:
+        if HERE not in sys.path:
+            sys.path.insert(0, HERE)
+        import importlib.util
+        spec = importlib.util.spec_from_file_location(f'study_{tool}', osp.join(HERE, f'{tool}.py'))
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)  # type: ignore[union-attr]
+        mod.main(argv)
+        return
+    with open(log, 'w') as f:
+        proc = subprocess.run([sys.executable, osp.join(HERE, f'{tool}.py'), *argv], stdout=f,
+                              stderr=subprocess.STDOUT, cwd=os.getcwd())
+    if proc.returncode != 0:
+        raise RuntimeError(f'tools/{tool}.py failed (exit {proc.returncode}); log: {log}')
+
+
+def run_one(config: str, hook_index: int, variant: str, seed: int, run_dir: str, train_extra: Sequence[str],
+            test_extra: Sequence[str], in_process: bool, deterministic: bool = False) -> Dict[str, Any]:
+    """Train and test one (config, variant, seed); returns its record (also ``run.json``)."""
+    os.makedirs(run_dir, exist_ok=True)
+    start = time.time()
+    train_items = train_options(variant, hook_index, seed) + list(train_extra)
+    exp = f'study_{config_name(config)}_{variant}_s{seed}_{int(start * 1000) % 10 ** 9}'
+    det = ['--deterministic'] if deterministic else []
+    train_argv = [config, '--work-dir', run_dir, *det, '--cfg-options', *train_items, f'experiment_name={exp}']
+    _tool_call('train', train_argv, in_process, osp.join(run_dir, 'train.log'))
+    ckpt = (osp.join(run_dir, 'ptq_calibrated.pth') if VARIANTS[variant]['hook']['strategy'] == 'none'
+            else _last_checkpoint(run_dir))
+    metrics_tmp = osp.join(run_dir, 'metrics.tmp.json')
+    test_argv = [config, ckpt, '--work-dir', osp.join(run_dir, 'test'), '--out', metrics_tmp, *det,
+                 '--cfg-options', f'randomness.seed={seed}', f'experiment_name={exp}_test', *test_extra]
+    _tool_call('test', test_argv, in_process, osp.join(run_dir, 'test.log'))
+    record = dict(config=config, variant=variant, seed=seed, train_cfg_options=train_items,
+                  test_cfg_options=list(test_extra), deterministic=deterministic, checkpoint=ckpt,
+                  wall_s=round(time.time() - start, 1))
+    with open(osp.join(run_dir, 'run.json'), 'w') as f:
+        json.dump(record, f, indent=1)
+    os.replace(metrics_tmp, osp.join(run_dir, 'metrics.json'))  # written last: marks the run finished
+    return record
+
+
+# --------------------------------------------------------------------------- results
+def _load(path: str) -> Optional[dict]:
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def pick_metric(metrics: Dict[str, Any], name: str) -> float:
+    keys = [k for k in metrics if k == name or k.endswith('/' + name)]
+    if len(keys) != 1:
+        raise KeyError(f'metric {name!r} matches {keys or "nothing"} in {sorted(metrics)}')
+    return float(metrics[keys[0]])
+
+
+def collect_run(run_dir: str, metric: str) -> Optional[Dict[str, Any]]:
+    """The finished run's metric and trainable parameters (None while unfinished)."""
+    metrics = _load(osp.join(run_dir, 'metrics.json'))
+    if metrics is None:
+        return None
+    res = _load(osp.join(run_dir, 'resources.json')) or {}
+    dis = _load(osp.join(run_dir, 'discrepancy.json')) or {}
+    summary = dis.get('summary', {})
+    run = _load(osp.join(run_dir, 'run.json')) or {}
+    params = res.get('params_trainable')
+    if params is None:  # PTQ stops before the first iteration: nothing trains
+        params = 0 if summary.get('num_selected') == 0 else summary.get('params_selected')
+    return dict(value=pick_metric(metrics, metric), params_trainable=params, params_total=res.get('params_total'),
+                layers_selected=summary.get('num_selected'), layers_quantized=summary.get('num_layers'),
+                theta=summary.get('effective_threshold'), wall_s=run.get('wall_s'))
+
+
+def _mean_std(values: List[float]):
+    if not values:
+        return None, None
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def summarize(results: Dict[str, Dict[str, Dict[int, dict]]], higher_is_better: bool = True
+              ) -> Dict[str, Dict[str, Dict[str, Any]]]:
+    """Per config and variant: n, mean, std, min, max of the metric, mean trainable
+    parameters, and the seeds where the variant is at least as good as QAT (same seed)."""
+    out: Dict[str, Dict[str, Dict[str, Any]]] = {}
+    for cfg, per_variant in results.items():
+        qat = per_variant.get('qat', {})
+        out[cfg] = {}
+        for variant, per_seed in per_variant.items():
+            vals = [r['value'] for r in per_seed.values()]
+            if not vals:
+                continue
+            mean, std = _mean_std(vals)
+            params = [r['params_trainable'] for r in per_seed.values() if r['params_trainable'] is not None]
+            paired = [s for s in per_seed if s in qat]
+            ge = [s for s in paired if (per_seed[s]['value'] >= qat[s]['value'] if higher_is_better
+                                        else per_seed[s]['value'] <= qat[s]['value'])]
+            out[cfg][variant] = dict(n=len(vals), mean=mean, std=std, min=min(vals), max=max(vals),
+                                     params_trainable=statistics.fmean(params) if params else None,
+                                     ge_qat=len(ge), paired_with_qat=len(paired), seeds=sorted(per_seed))
+    return out
+
+
+def markdown(summary, metric: str, higher_is_better: bool, header: str = '') -> str:
+    better = '>=' if higher_is_better else '<='
+    lines = [header] if header else []
+    for cfg, rows in summary.items():
+        lines += ['', f'### {cfg}', '',
+                  f'| variant | {metric} mean ± std | min – max | seeds | trainable params '
+                  f'| {better} QAT (same seed) |',
+                  '|---|---|---|---|---|---|']
+        for variant in VARIANTS:
+            if variant not in rows:
+                continue
+            r = rows[variant]
+            std = '–' if r['std'] is None else f"{r['std']:.4f}"
+            params = '–' if r['params_trainable'] is None else f"{r['params_trainable'] / 1e6:.3f}M"
+            ge = '–' if variant == 'qat' or not r['paired_with_qat'] else f"{r['ge_qat']} / {r['paired_with_qat']}"
+            lines.append(f"| {VARIANTS[variant]['label']} | {r['mean']:.4f} ± {std} | {r['min']:.4f} – {r['max']:.4f}"
+                         f" | {r['n']} | {params} | {ge} |")
+    return '\n'.join(lines) + '\n'
+
+
+_GROUP_STYLE = {
+    'ptq': ('PTQ', 'tab:gray', 'v'), 'qat': ('QAT', 'tab:red', 's'),
+    'small-layers': ('PTQAT (smallest Dis), ratio of layers', 'tab:blue', 'o'),
+    'small-params': ('PTQAT (smallest Dis), ratio of params', 'tab:cyan', 'D'),
+    'large-layers': ('largest Dis, ratio of layers', 'tab:orange', '^'),
+    'large-params': ('largest Dis, ratio of params', 'gold', '^'),
+    'random-layers': ('random, ratio of layers', 'tab:green', 'x'),
+    'random-params': ('random, ratio of params', 'olive', 'x'),
+    'metric': ('PTQAT, other Dis metric / mode', 'tab:purple', 'P'),
+    'auto': ("PTQAT, threshold='auto'", 'black', '*'),
+}
+
+
+def plot(summary, metric: str, params_png: str, ratio_png: str) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    cfgs = list(summary)
+    for kind, path in (('params', params_png), ('ratio', ratio_png)):
+        fig, axes = plt.subplots(1, len(cfgs), figsize=(6.4 * len(cfgs), 4.8), squeeze=False)
+        for ax, cfg in zip(axes[0], cfgs):
+            rows = summary[cfg]
+            seen = set()
+            for variant, spec in VARIANTS.items():
+                r = rows.get(variant)
+                if r is None:
+                    continue
+                label, color, marker = _GROUP_STYLE[spec['group']]
+                x = (r['params_trainable'] / 1e6 if r['params_trainable'] is not None else None) \
+                    if kind == 'params' else spec['x']
+                if x is None:
+                    continue
+                ax.errorbar([x], [r['mean']], yerr=[[r['std'] or 0.0], [r['std'] or 0.0]], fmt=marker, color=color,
+                            capsize=3, label=None if spec['group'] in seen else label)
+                seen.add(spec['group'])
+                ax.annotate(variant, (x, r['mean']), fontsize=6, xytext=(3, 3), textcoords='offset points')
+            if kind == 'ratio':  # the two PTQAT curves, PTQ at 0 and QAT at 1 as their ends
+                for group, style in (('small-layers', '-'), ('small-params', '--')):
+                    pts = sorted((VARIANTS[v]['x'], rows[v]['mean']) for v in rows
+                                 if VARIANTS[v]['group'] in (group, 'ptq', 'qat'))
+                    if len(pts) > 1:
+                        ax.plot(*zip(*pts), style, color=_GROUP_STYLE[group][1], linewidth=1)
+                ax.set_xlabel('ratio fine-tuned (0 = PTQ, 1 = QAT)')
+            else:
+                ax.set_xlabel('trainable parameters (M)')
+            ax.set_ylabel(f'{metric} (mean ± std over seeds)')
+            n = max((r['n'] for r in rows.values()), default=0)
+            ax.set_title(f'{cfg} ({n} seeds)', fontsize=9)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=6)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+
+
+# --------------------------------------------------------------------------- main
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('configs', nargs='*', help='quantized configs with a PTQATHook (e.g. the ptqat ones)')
+    p.add_argument('--variants', nargs='+', default=list(VARIANTS), help='subset of the variants (default: all)')
+    p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2, 3, 4], help='seeds (default 0..4)')
+    p.add_argument('--out', default='work_dirs/ptqat_study', help='run directories and results.json')
+    p.add_argument('--docs', help='write <name>.md and the two PNG plots into this folder')
+    p.add_argument('--name', default='ptqat_study', help='file name stem of the docs outputs')
+    p.add_argument('--metric', default='NDS', help='metric name (suffix match), default NDS')
+    p.add_argument('--lower-is-better', action='store_true', help='the metric is better when lower')
+    p.add_argument('--train-options', nargs='+', default=[], metavar='KEY=VALUE',
+                   help='extra --cfg-options of every training run')
+    p.add_argument('--test-options', nargs='+', default=[], metavar='KEY=VALUE',
+                   help='extra --cfg-options of every test run')
+    p.add_argument('--deterministic', action='store_true',
+                   help='train and test with --deterministic (bit-identical reruns on this machine, 1 thread)')
+    p.add_argument('--rerun', action='store_true', help='run finished runs again')
+    p.add_argument('--summarize-only', action='store_true', help='run nothing; tabulate what is finished')
+    p.add_argument('--in-process', action='store_true', help='call the tools in this process (tests)')
+    p.add_argument('--keep-going', action='store_true', help='after a failed run, go on with the next one')
+    p.add_argument('--list-variants', action='store_true', help='print the variants and exit')
+    return p.parse_args(argv)
+
+
+def _check_args(a) -> None:
+    unknown = [v for v in a.variants if v not in VARIANTS]
+    if unknown:
+        raise SystemExit(f'ptqat_study: unknown variant(s) {unknown}; allowed: {", ".join(VARIANTS)}')
+    if not a.configs:
+        raise SystemExit('ptqat_study: give at least one config')
+    missing = [c for c in a.configs if not osp.isfile(c)]
+    if missing:
+        raise SystemExit(f'ptqat_study: config file(s) not found: {missing}')
+    if len({config_name(c) for c in a.configs}) != len(a.configs):
+        raise SystemExit(f'ptqat_study: two configs share a file name: {a.configs}')
+    if len(set(a.seeds)) != len(a.seeds) or any(s < 0 for s in a.seeds):
+        raise SystemExit(f'ptqat_study: seeds must be distinct non-negative integers, got {a.seeds}')
+    for item in a.train_options + a.test_options:
+        if '=' not in item:
+            raise SystemExit(f'ptqat_study: option {item!r} is not KEY=VALUE')
+        if item.split('=', 1)[0] in ('randomness.seed', 'work_dir') or item.startswith('custom_hooks'):
+            raise SystemExit(f'ptqat_study: option {item!r} is set by the study itself (seeds, variants, '
+                             'run directories)')
+
+
+def _check_identity(out: str, a) -> None:
+    """``OUT/study.json`` holds the options that change results; another set is refused."""
+    ident = dict(train_options=a.train_options, test_options=a.test_options, metric=a.metric,
+                 deterministic=a.deterministic)
+    path = osp.join(out, 'study.json')
+    old = _load(path)
+    if old is not None and any(old.get(k) != v for k, v in ident.items()):
+        raise SystemExit(f'ptqat_study: {out} holds a study made with {old}, not {ident}; use another --out '
+                         '(finished runs would be mixed with different settings)')
+    os.makedirs(out, exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(ident, f, indent=1)
+
+
+def _fmt_s(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f'{seconds // 3600}h{seconds % 3600 // 60:02d}m'
+    return f'{seconds // 60}m{seconds % 60:02d}s'
+
+
+def main(argv=None) -> Dict[str, Any]:
+    a = parse_args(argv)
+    if a.list_variants:
+        for name, spec in VARIANTS.items():
+            print(f"{name:18s} {spec['label']}")
+        return {}
+    _check_args(a)
+    _check_identity(a.out, a)
+    plan = [(c, v, s) for c in a.configs for v in a.variants for s in a.seeds]
+    hook_idx = {c: ptqat_hook_index(c) for c in a.configs}
+    ran = skipped = failed = 0
+    start = time.time()
+
+    def finished(c: str, v: str, s: int) -> bool:
+        return osp.isfile(osp.join(a.out, config_name(c), v, f'seed{s}', 'metrics.json'))
+
+    todo = [p for p in plan if a.rerun or not finished(*p)]
+    skipped = len(plan) - len(todo)
+    print(f'[study] {len(plan)} runs ({len(a.configs)} config(s) x {len(a.variants)} variant(s) x '
+          f'{len(a.seeds)} seed(s)); {skipped} finished already, {len(todo)} to run', flush=True)
+    for k, (cfg, variant, seed) in enumerate(todo, start=1):
+        run_dir = osp.join(a.out, config_name(cfg), variant, f'seed{seed}')
+        if not a.summarize_only:
+            elapsed = time.time() - start
+            eta = '' if ran == 0 else f', about {_fmt_s(elapsed / ran * (len(todo) - k + 1))} left'
+            print(f'[study {_fmt_s(elapsed)}] run {k}/{len(todo)}: {config_name(cfg)} {variant} seed {seed}{eta}',
+                  flush=True)
+            if a.rerun and osp.isfile(osp.join(run_dir, 'metrics.json')):
+                os.remove(osp.join(run_dir, 'metrics.json'))
+            try:
+                run_one(cfg, hook_idx[cfg], variant, seed, run_dir, a.train_options, a.test_options, a.in_process,
+                        a.deterministic)
+                ran += 1
+            except Exception as e:  # noqa: BLE001  (reported, then stop or go on)
+                failed += 1
+                print(f'[study] FAILED {config_name(cfg)} {variant} seed {seed}: {e}', flush=True)
+                if not a.keep_going:
+                    raise
+    results: Dict[str, Dict[str, Dict[int, dict]]] = {}
+    for cfg, variant, seed in plan:
+        r = collect_run(osp.join(a.out, config_name(cfg), variant, f'seed{seed}'), a.metric)
+        if r is not None:
+            results.setdefault(config_name(cfg), {}).setdefault(variant, {})[seed] = r
+    summary = summarize(results, not a.lower_is_better)
+    doc = dict(metric=a.metric, higher_is_better=not a.lower_is_better, seeds=a.seeds, variants=a.variants,
+               train_options=a.train_options, test_options=a.test_options,
+               runs={c: {v: {str(s): r for s, r in per.items()} for v, per in pv.items()} for c, pv in results.items()},
+               summary=summary)
+    with open(osp.join(a.out, 'results.json'), 'w') as f:
+        json.dump(doc, f, indent=1)
+    if a.docs and summary:
+        os.makedirs(a.docs, exist_ok=True)
+        cmd = 'python tools/ptqat_study.py ' + ' '.join(shlex.quote(x) for x in (argv if argv is not None
+                                                                                 else sys.argv[1:]))
+        header = (f'PTQAT study: `{cmd}`\n\n{a.metric} on each config\'s test split; mean ± sample std over the '
+                  f'seeds {a.seeds} (seed = calibration batches, fine-tuning order and random selection).')
+        with open(osp.join(a.docs, f'{a.name}.md'), 'w') as f:
+            f.write(markdown(summary, a.metric, not a.lower_is_better, header))
+        plot(summary, a.metric, osp.join(a.docs, f'{a.name}_params.png'), osp.join(a.docs, f'{a.name}_ratio.png'))
+    print(f'[study] done: {ran} run, {skipped} skipped (finished before), {failed} failed; '
+          f'results in {osp.join(a.out, "results.json")}', flush=True)
+    return dict(ran=ran, skipped=skipped, failed=failed, summary=summary)
+
+
+if __name__ == '__main__':
+    main()
