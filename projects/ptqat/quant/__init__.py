@@ -25,26 +25,14 @@ from .selection import (AUTO_RULES, RATIO_BY, STRATEGIES, auto_threshold, knee_i
 from .state import load_fp_state_dict, quant_state_keys, trainable_layers
 
 __all__ = [
-<<<<<<< HEAD
-    'Add', 'PlacementRule', 'QuantAdd', 'RESIDUAL_ADD_MODES', 'register_placement_rule',
-    'registered_placement_rules', 'unregister_placement_rule',
-    'FORWARD_METHODS', 'FreezeReport', 'INIT_METHODS', 'LSQFakeQuantFunction', 'LSQQuantizer', 'LayerQuantSpec',
-    'METRICS', 'MODES', 'MatMul', 'QuantConfig', 'QuantConv1d', 'QuantConv2d', 'QuantConv3d',
-    'QuantConvTranspose2d',
-    'QuantLinear', 'QuantMatMul', 'QuantModule', 'QuantMultiheadAttention', 'RATIO_BY', 'STRATEGIES', 'calibrate',
+    'AUTO_RULES', 'Add', 'FORWARD_METHODS', 'FreezeReport', 'INIT_METHODS', 'LSQFakeQuantFunction', 'LSQQuantizer',
+    'LayerQuantSpec', 'METRICS', 'MODES', 'MatMul', 'PlacementRule', 'QuantAdd', 'QuantConfig', 'QuantConv1d',
+    'QuantConv2d', 'QuantConv3d', 'QuantConvTranspose2d', 'QuantLinear', 'QuantMatMul', 'QuantModule',
+    'QuantMultiheadAttention', 'RATIO_BY', 'RESIDUAL_ADD_MODES', 'STRATEGIES', 'auto_threshold', 'calibrate',
     'check_quantizable', 'discrepancy_per_sample', 'export_mode', 'export_onnx', 'freeze_layers',
-    'get_quant_module_class', 'iter_quantizers', 'layer_param_counts', 'load_fp_state_dict', 'measure_discrepancy',
-    'num_selected', 'pack_int4_weights', 'quant_range', 'quant_state_keys', 'quantize_model', 'quantized_layers',
-    'register_quant_module', 'registered_quant_modules', 'select_layers', 'trainable_layers',
-    'unregister_quant_module',
-=======
-    'AUTO_RULES', 'FORWARD_METHODS', 'FreezeReport', 'INIT_METHODS', 'LSQFakeQuantFunction', 'LSQQuantizer',
-    'LayerQuantSpec', 'METRICS', 'MODES', 'MatMul', 'QuantConfig', 'QuantConv1d', 'QuantConv2d',
-    'QuantConvTranspose2d', 'QuantLinear', 'QuantMatMul', 'QuantModule', 'QuantMultiheadAttention', 'RATIO_BY',
-    'STRATEGIES', 'auto_threshold', 'calibrate', 'check_quantizable', 'discrepancy_per_sample', 'export_mode',
-    'export_onnx', 'freeze_layers', 'get_quant_module_class', 'iter_quantizers', 'knee_index', 'layer_param_counts',
-    'load_fp_state_dict', 'measure_discrepancy', 'num_selected', 'pack_int4_weights', 'quant_range',
-    'quant_state_keys', 'quantize_model', 'quantized_layers', 'register_quant_module', 'registered_quant_modules',
-    'resolve_auto_rule', 'select_layers', 'trainable_layers', 'unregister_quant_module',
->>>>>>> evidence
+    'get_quant_module_class', 'iter_quantizers', 'knee_index', 'layer_param_counts', 'load_fp_state_dict',
+    'measure_discrepancy', 'num_selected', 'pack_int4_weights', 'quant_range', 'quant_state_keys', 'quantize_model',
+    'quantized_layers', 'register_placement_rule', 'register_quant_module', 'registered_placement_rules',
+    'registered_quant_modules', 'resolve_auto_rule', 'select_layers', 'trainable_layers',
+    'unregister_placement_rule', 'unregister_quant_module',
 ]

@@ -162,44 +162,35 @@ class QuantModule:
         return self._q(self.input_quantizer, x)  # type: ignore[attr-defined]
 
 
-class QuantConv2d(QuantModule, nn.Conv2d):
+class _QuantConvNd(QuantModule):
+    """The forward of the quantized ``nn.Conv1d/2d/3d``: the lean fused path when it applies
+    (:mod:`ptqat.quant.frozen`), else ``conv(Q_x(x), Q_w(w), b)``."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        op = _lean.conv_op(self)
+        out = None if op is None else _lean.lean_layer_forward(self, input, op, self.weight, self.bias)
+        if out is not None:
+            return out
+        return self._conv_forward(self.quant_input(input), self.quant_weight(), self.bias)  # type: ignore[attr-defined]
+
+
+class QuantConv2d(_QuantConvNd, nn.Conv2d):
     """``nn.Conv2d`` with fake-quantized weight (axis 0) and input. Input ``(N, C_in, H, W)``."""
 
     _float_cls = nn.Conv2d
 
-    def forward(self, input: Tensor) -> Tensor:
-        op = _lean.conv_op(self)
-        out = None if op is None else _lean.lean_layer_forward(self, input, op, self.weight, self.bias)
-        if out is not None:
-            return out
-        return self._conv_forward(self.quant_input(input), self.quant_weight(), self.bias)
 
-
-class QuantConv1d(QuantModule, nn.Conv1d):
+class QuantConv1d(_QuantConvNd, nn.Conv1d):
     """``nn.Conv1d`` with fake-quantized weight (axis 0) and input. Input ``(N, C_in, L)``."""
 
     _float_cls = nn.Conv1d
 
-    def forward(self, input: Tensor) -> Tensor:
-        op = _lean.conv_op(self)
-        out = None if op is None else _lean.lean_layer_forward(self, input, op, self.weight, self.bias)
-        if out is not None:
-            return out
-        return self._conv_forward(self.quant_input(input), self.quant_weight(), self.bias)
 
-
-class QuantConv3d(QuantModule, nn.Conv3d):
+class QuantConv3d(_QuantConvNd, nn.Conv3d):
     """``nn.Conv3d`` with fake-quantized weight (axis 0) and input. Input ``(N, C_in, D, H, W)``
     (e.g. the voxel feature of the occupancy head ``BEVOCCHead3D``)."""
 
     _float_cls = nn.Conv3d
-
-    def forward(self, input: Tensor) -> Tensor:
-        op = _lean.conv_op(self)
-        out = None if op is None else _lean.lean_layer_forward(self, input, op, self.weight, self.bias)
-        if out is not None:
-            return out
-        return self._conv_forward(self.quant_input(input), self.quant_weight(), self.bias)
 
 
 class QuantConvTranspose2d(QuantModule, nn.ConvTranspose2d):
