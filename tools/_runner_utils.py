@@ -189,8 +189,17 @@ def distributed_session() -> Iterator[None]:
         yield
         ok = True
     finally:
+        import gc
+
         import torch.distributed as dist
         if dist.is_available() and dist.is_initialized():
+            # The Runner is in reference cycles (its loops and hooks point back at it), so the
+            # DDP wrapper and its reducer, which hold gloo work objects, would otherwise be freed
+            # only by a later garbage collection, possibly during interpreter finalisation:
+            # the same std::terminate (seen once in 2026-11 CI on a loaded machine after the
+            # barrier was added). Collect them now, while the group and the interpreter live.
+            gc.collect()
             if ok:
                 dist.barrier()
             dist.destroy_process_group()
+            gc.collect()
