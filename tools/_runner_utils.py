@@ -4,7 +4,7 @@ import logging
 import os
 import os.path as osp
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Optional
 
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
@@ -35,6 +35,16 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--accept-quantization-mismatch', action='store_true',
                         help="load only the float weights of a checkpoint whose quantization settings differ "
                              "from the config's (checkpoint_check.accept_quantization_mismatch; default: refuse)")
+
+
+def read_config(path: str, cfg_options: Optional[dict] = None) -> Config:
+    """The config file with its ``--cfg-options`` merged in; a missing file exits naming it."""
+    if not osp.isfile(path):
+        raise SystemExit(f'config file {path!r} not found')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
 
 
 def load_config(args) -> Config:

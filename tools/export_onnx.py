@@ -13,9 +13,10 @@ import json
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'projects'))
+from _runner_utils import read_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -34,11 +35,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isfile(args.config):
-        raise SystemExit(f'config file {args.config!r} not found')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = read_config(args.config, args.cfg_options)
     from ptqat.deploy import export_detector
     from ptqat.deploy.build import build_detector, build_test_dataset, preprocess_samples
     detector = build_detector(cfg, args.checkpoint)

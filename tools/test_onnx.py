@@ -14,9 +14,10 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'projects'))
+from _runner_utils import read_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -56,13 +57,9 @@ def evaluate_onnx(cfg, export_dir: str, model: str = 'model', optimize: bool = T
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isfile(args.config):
-        raise SystemExit(f'config file {args.config!r} not found')
+    cfg = read_config(args.config, args.cfg_options)
     if not osp.isfile(osp.join(args.export_dir, 'deploy.json')):
         raise SystemExit(f'{args.export_dir!r} has no deploy.json: run tools/export_onnx.py first')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
     metrics = evaluate_onnx(cfg, args.export_dir, args.model, not args.no_optimize, args.threads)
     metrics = {k: float(v) for k, v in metrics.items()}
     print(json.dumps(metrics, indent=1))
