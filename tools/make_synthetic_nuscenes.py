@@ -31,6 +31,9 @@ def parse_args(argv=None):
     p.add_argument('--lidar-azimuths', type=int, default=d.lidar_azimuths)
     p.add_argument('--no-occupancy', action='store_true', help='skip the Occ3D labels')
     p.add_argument('--seed', type=int, default=d.seed)
+    p.add_argument('--workers', type=int, default=1,
+                   help='processes simulating scenes side by side; the set is the same for any '
+                        'number (default 1)')
     p.add_argument('--overwrite', action='store_true',
                    help='write even if ROOT already holds nuScenes tables (v1.0-*/*.json); '
                         'without it such a ROOT is refused')
@@ -45,7 +48,8 @@ def main(argv=None):
         lidar_sweeps=a.lidar_sweeps, image_size=tuple(a.image_size),
         lidar_azimuths=a.lidar_azimuths, occupancy=not a.no_occupancy, seed=a.seed)
     try:
-        summary = generate_synthetic_nuscenes(a.root, cfg, overwrite=a.overwrite)
+        summary = generate_synthetic_nuscenes(a.root, cfg, overwrite=a.overwrite,
+                                              workers=a.workers)
     except (ValueError, FileExistsError) as e:
         sys.exit(f'make_synthetic_nuscenes: {e}')
     print(json.dumps(summary, indent=1))

@@ -148,6 +148,36 @@ def test_deterministic_by_seed(tmp_path):
     assert outs[0][0] != outs[2][0]
 
 
+def _tree(root: str) -> dict:
+    """Relative path -> bytes of every file under ``root``."""
+    out = {}
+    for d, _, files in os.walk(root):
+        for f in files:
+            with open(osp.join(d, f), 'rb') as fh:
+                out[osp.relpath(osp.join(d, f), root)] = fh.read()
+    return out
+
+
+def test_workers_write_the_same_set_file_for_file(tmp_path):
+    cfg = SyntheticNuScenesConfig(train_scenes=3, val_scenes=1, samples_per_scene=2, cam_sweeps=1,
+                                  lidar_sweeps=0, image_size=(160, 90), lidar_azimuths=64,
+                                  occupancy=True)
+    one, three = str(tmp_path / 'one'), str(tmp_path / 'three')
+    s1 = generate_synthetic_nuscenes(one, cfg, progress=False, workers=1)
+    s3 = generate_synthetic_nuscenes(three, cfg, progress=False, workers=3)
+    a, b = _tree(one), _tree(three)
+    assert s1 == s3 and sorted(a) == sorted(b)
+    assert len(a) > 40  # tables, maps, images, point clouds and occupancy labels
+    assert [k for k in a if a[k] != b[k]] == []
+
+
+@pytest.mark.parametrize('workers', [0, -2, 1.5, True])
+def test_bad_workers_is_refused(tmp_path, workers):
+    with pytest.raises(ValueError, match=f'workers={workers!r}: need an integer >= 1'):
+        generate_synthetic_nuscenes(str(tmp_path), SyntheticNuScenesConfig(), progress=False,
+                                    workers=workers)
+
+
 @pytest.mark.parametrize('kwargs, match', [
     (dict(version='v2.0-mini'), "unknown version 'v2.0-mini'"),
     (dict(train_scenes=9), 'v1.0-mini has 8 train and 2 val scenes'),

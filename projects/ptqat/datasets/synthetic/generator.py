@@ -209,13 +209,17 @@ def existing_tables(root: str) -> List[str]:
 
 
 def generate_synthetic_nuscenes(root: str, config: Optional[SyntheticNuScenesConfig] = None,
-                                progress: bool = True, overwrite: bool = False) -> dict:
+                                progress: bool = True, overwrite: bool = False,
+                                workers: int = 1) -> dict:
     """Generate the data set under ``root``.
 
     Args:
         overwrite: write even where ``root`` already holds nuScenes tables (``v1.0-*/*.json``,
             of any version: the sensor files and maps share the root). The tables of
             ``config.version`` are replaced; other files of the old set stay.
+        workers: processes simulating scenes side by side (>= 1). Each scene depends only on
+            the seed and its name, and its table rows are appended in scene order, so the set
+            is the same file for file whatever the number of workers.
     Returns:
         A summary: version, scene names per split, numbers of samples, sample_data,
         annotations and instances, and annotations per detection class.
@@ -224,6 +228,8 @@ def generate_synthetic_nuscenes(root: str, config: Optional[SyntheticNuScenesCon
     """
     cfg = config or SyntheticNuScenesConfig()
     cfg.validate()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f'workers={workers!r}: need an integer >= 1')
     tables_there = existing_tables(root)
     if tables_there and not overwrite:
         shown = ', '.join(tables_there[:3]) + (' ...' if len(tables_there) > 3 else '')
@@ -243,22 +249,44 @@ def generate_synthetic_nuscenes(root: str, config: Optional[SyntheticNuScenesCon
     layouts: Dict[str, List[RoadLayout]] = {loc: [] for loc in LOCATIONS}
     names = [(n, 'train') for n in train] + [(n, 'val') for n in val]
     bar = _progress(len(names), progress)
-    for name, split in names:
-        number = scene_number(name)
-        location = LOCATIONS[number % len(LOCATIONS)]
-        rng = np.random.default_rng(scene_seed(cfg.seed, name, split))
-        layout = RoadLayout(origin=_scene_origin(number),
-                            heading=float(rng.uniform(-math.pi, math.pi)),
-                            u_range=(-150.0, 300.0), cross_u=float(rng.uniform(25, 70)),
-                            carpark_u=float(rng.uniform(-60, -10)))
+    jobs = [(root, cfg, name, split) for name, split in names]
+    for (name, _), (location, layout, rows) in zip(names, _map_scenes(jobs, workers)):
         layouts[location].append(layout)
-        _SceneWriter(root, cfg, tok, tables, name, number, location, layout, rng).write()
+        for t, scene_rows in rows.items():
+            tables.rows[t].extend(scene_rows)
         bar(name)
     for t in tables.names:
         if t != 'map':
             _dump(os.path.join(root, cfg.version, f'{t}.json'), tables.rows[t])
     _write_maps(root, cfg, tok, tables, layouts)
     return _summary(cfg, tables, train, val)
+
+
+def _write_scene(job) -> Tuple[str, RoadLayout, Dict[str, list]]:
+    """Simulate one scene and write its sensor files; return its location, road layout and
+    table rows (the rows it adds, in order)."""
+    root, cfg, name, split = job
+    number = scene_number(name)
+    location = LOCATIONS[number % len(LOCATIONS)]
+    rng = np.random.default_rng(scene_seed(cfg.seed, name, split))
+    layout = RoadLayout(origin=_scene_origin(number),
+                        heading=float(rng.uniform(-math.pi, math.pi)),
+                        u_range=(-150.0, 300.0), cross_u=float(rng.uniform(25, 70)),
+                        carpark_u=float(rng.uniform(-60, -10)))
+    tables = _Tables()
+    _SceneWriter(root, cfg, _Tokens(cfg.seed), tables, name, number, location, layout,
+                 rng).write()
+    return location, layout, tables.rows
+
+
+def _map_scenes(jobs: list, workers: int):
+    """``_write_scene`` over ``jobs``, results in job order; ``workers`` processes (forked)."""
+    if workers == 1 or len(jobs) == 1:
+        yield from map(_write_scene, jobs)
+        return
+    import multiprocessing
+    with multiprocessing.get_context('fork').Pool(min(workers, len(jobs))) as pool:
+        yield from pool.imap(_write_scene, jobs)
 
 
 def _progress(total: int, enabled: bool):
