@@ -158,3 +158,30 @@ def test_task_specific_loss_splits_plain_l1():
                                plain['task0.loss_heatmap'])
     # outputs are not modified in place by the loss
     assert 'anno_box' not in outs[0][0]
+
+
+def _targets_equal(a, b):
+    assert len(a) == len(b) == 4
+    for per_task_a, per_task_b in zip(a, b):
+        assert len(per_task_a) == len(per_task_b)
+        for x, y in zip(per_task_a, per_task_b):
+            assert x.device == y.device and x.dtype == y.dtype
+            assert torch.equal(x, y)
+
+
+def test_targets_on_cpu_are_mmdet3ds():
+    from mmdet3d.models.dense_heads.centerpoint_head import CenterHead
+    head = build_head()
+    gts = [random_gt_instances(n, seed=s) for s, n in enumerate((7, 0, 12))]
+    _targets_equal(head.get_targets(gts), CenterHead.get_targets(head, gts))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device (run on the GPU)')
+def test_targets_of_gpu_boxes_are_drawn_on_cpu_and_equal():
+    """GPU boxes: the targets come back on the GPU, equal to those of the same boxes on CPU."""
+    head = build_head()
+    gts = [random_gt_instances(n, seed=s) for s, n in enumerate((7, 0, 12))]
+    on_cpu = head.get_targets(gts)
+    on_gpu = head.get_targets([gt.to('cuda') for gt in gts])
+    assert all(t.device.type == 'cuda' for per_task in on_gpu for t in per_task)
+    _targets_equal(tuple([t.cpu() for t in per_task] for per_task in on_gpu), on_cpu)
