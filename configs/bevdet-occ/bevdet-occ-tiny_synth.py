@@ -76,7 +76,7 @@ test_evaluator = val_evaluator
 load_from = 'checkpoints/bevdet-tiny_synth_fp16.pth'
 
 # schedule (the base recipe shortened to fit the CPU time; see the header)
-max_epochs = 2
+max_epochs = 8
 lr = 1e-3  # fine-tuning from BEVDet-tiny (4e-3 made the seg model's depth loss diverge)
 optim_wrapper = dict(optimizer=dict(lr=lr))
 param_scheduler = [
