@@ -109,3 +109,14 @@ def test_bad_inputs_raise(tiny):
             model._forward(dict(imgs=torch.randn(1, (T - 1) * 6, 3, 64, 176)), samples)
     with pytest.raises(ValueError, match=r'\(B, T\*N, 3, H, W\)'):
         model._forward(dict(imgs=torch.randn(1, 3, 64, 176)), samples)
+
+
+@pytest.mark.parametrize('head', ['occ_head', 'map_head'])
+def test_dense_task_head_is_a_clear_error(head):
+    """SparseBEV has no dense BEV feature: an occupancy / map head in its config says so."""
+    from mmdet3d.registry import MODELS
+    _, cfg = build_sparsebev(init=False)
+    model_cfg = dict(cfg.model)
+    model_cfg[head] = dict(type='BEVOCCHead2D')
+    with pytest.raises(ValueError, match=f'SparseBEV has no dense BEV feature .*{head}=.*BEVDetOCC'):
+        MODELS.build(model_cfg)

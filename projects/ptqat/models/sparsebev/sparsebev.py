@@ -52,7 +52,15 @@ class SparseBEV(MVXTwoStageDetector):
                  grid_mask: Optional[dict] = None, img_backbone: Optional[dict] = None,
                  img_neck: Optional[dict] = None, pts_bbox_head: Optional[dict] = None,
                  train_cfg: Optional[dict] = None, test_cfg: Optional[dict] = None,
-                 data_preprocessor: Optional[dict] = None, init_cfg=None):
+                 data_preprocessor: Optional[dict] = None, init_cfg=None,
+                 occ_head: Optional[dict] = None, map_head: Optional[dict] = None):
+        for name, head in (('occ_head', occ_head), ('map_head', map_head)):
+            if head is not None:
+                raise ValueError(
+                    f'SparseBEV has no dense BEV feature (its queries sample the image features '
+                    f'directly), so {name}={head!r} has nothing to run on; use a dense-BEV model '
+                    f'for occupancy / map segmentation: BEVDetOCC, BEVDepth4DOCC, BEVDetSeg, BEVDepth4DSeg, '
+                    f'BEVFormerOCC or BEVFormerSeg (configs/*-occ, configs/*-seg)')
         super().__init__(img_backbone=img_backbone, img_neck=img_neck,
                          pts_bbox_head=pts_bbox_head, train_cfg=train_cfg, test_cfg=test_cfg,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
