@@ -14,7 +14,7 @@ dense_8bit_layers = {
 model = dict(
     _delete_=True, type='PTQATModel', model=_base_.model,
     quantization=dict(_base_.quantization, overrides=dense_8bit_layers))
-load_from = 'work_dirs/bevformer-seg-tiny_synth/epoch_6.pth'  # the FP model to quantize (train it with the FP config)
+load_from = 'checkpoints/bevformer-seg-tiny_synth_fp16.pth'  # the committed FP model (see its config)
 
 finetune_epochs = 2
 optim_wrapper = dict(optimizer=dict(lr=2e-4), paramwise_cfg=_base_.lsq_paramwise_cfg)  # step sizes: no decay
