@@ -16,7 +16,7 @@
 #       checkpoints/bevformer-seg-tiny_synth_fp16.pth --config configs/bevformer-seg/bevformer-seg-tiny_synth.py
 # 3 epochs (360 iterations of batch 2) at lr 1e-3, measured 2026-11-30: 5 min 44 s for training
 # and the final val (0.8-1.1 s/iter, one thread, the 2-core CPU shared with 3 other jobs).
-# Val (40 samples): map/mIoU 35.26: drivable_area 71.1, walkway 59.6, carpark_area 42.6,
+# Val (40 samples): map/mIoU 35.26 (35.25 from the float16 file with tools/test.py): drivable_area 71.1, walkway 59.6, carpark_area 42.6,
 # divider 38.3, ped_crossing and stop_line 0.0 (one run; BEVDet-seg-tiny, 5 epochs: 32.39).
 _base_ = ['../bevformer/bevformer-tiny_synth.py']
 
