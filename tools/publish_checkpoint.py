@@ -65,7 +65,7 @@ def main(argv=None) -> str:
     stored = 'float tensors stored as float16'
     if kept:
         stored += f' but {len(kept)} beyond its range, kept as they were: {", ".join(kept)}'
-        print(f'kept {len(kept)} tensors beyond the float16 range as they were: {", ".join(kept)}')
+        print(stored)
     meta = dict(config=args.config, epoch=ckpt.get('meta', {}).get('epoch'),
                 note=(args.note + '; ' if args.note else '') + stored)
     if 'ptqat' in ckpt.get('meta', {}):  # the quantization settings, checked when the file is loaded

@@ -7,7 +7,7 @@
 # every scene derives from the seed and its name):
 #   python tools/make_synthetic_nuscenes.py data/nuscenes_synth_large --version v1.0-trainval \
 #       --train-scenes 160 --val-scenes 4 --samples-per-scene 10 --cam-sweeps 0 \
-#       --lidar-sweeps 0 --no-occupancy --workers 14
+#       --lidar-sweeps 0 --no-occupancy --workers 9
 #   python tools/create_data.py nuscenes --root-path data/nuscenes_synth_large \
 #       --version v1.0-trainval
 # Training: python tools/train.py configs/bevdet/bevdet-tiny_synth-large.py
@@ -16,7 +16,7 @@
 # EXPERIMENT LOG (2026-11-30, the lent H200 of one session, 15 device minutes in all; the
 # OpenMMLab stack from wheels with mmcv's CPU ops only, so no validation ran there):
 #   data: 164 scenes (1,640 samples, 1.3 GB) in 241 s with --workers 9 beside the mmcv build;
-#     create_data 229 s. The val split's scene.json rows are those of the quick start's set.
+#     create_data 229 s.
 #   four runs side by side on the one GPU, batch 8, 3 data workers each, from the committed
 #     checkpoints: BEVDet-tiny lr 4e-3 / 2e-3, BEVDepth4D-tiny lr 4e-3 / 2e-3, 6 epochs (1,200
 #     iterations) sized by a 20-iteration probe: 0.13-0.16 s/iter each (data time 0.02 s)

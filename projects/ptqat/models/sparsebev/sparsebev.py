@@ -59,8 +59,8 @@ class SparseBEV(MVXTwoStageDetector):
                 raise ValueError(
                     f'SparseBEV has no dense BEV feature (its queries sample the image features '
                     f'directly), so {name}={head!r} has nothing to run on; use a dense-BEV model '
-                    f'for occupancy / map segmentation: BEVDetOCC, BEVDepth4DOCC, BEVDetSeg, BEVDepth4DSeg, '
-                    f'BEVFormerOCC or BEVFormerSeg (configs/*-occ, configs/*-seg)')
+                    f'for occupancy / map segmentation: BEVDetOCC, BEVDepth4DOCC, BEVDetSeg, '
+                    f'BEVDepth4DSeg, BEVFormerOCC or BEVFormerSeg (configs/*-occ, configs/*-seg)')
         super().__init__(img_backbone=img_backbone, img_neck=img_neck,
                          pts_bbox_head=pts_bbox_head, train_cfg=train_cfg, test_cfg=test_cfg,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
