@@ -37,6 +37,13 @@ the metric names (default ``NDS``); ``--lower-is-better`` for metrics such as a 
 ``--test-options`` for every test run, ``--deterministic`` runs both tools in their deterministic
 mode (bit-identical reruns on the same machine); these are part of the study's identity: a
 directory made with other options is refused instead of mixed in (``OUT/study.json``).
+
+``--eval-set NAME --test-options ...`` trains nothing: it tests every finished run's checkpoint
+again with the run's own test options plus these (e.g. a larger val set: the data root and
+annotation file), writes ``metrics_NAME.json`` beside the run's ``metrics.json``, and tabulates
+from those (``OUT/results_NAME.json``; with ``--docs``, the same tables and plots). Resumable in
+the same way; ``OUT/eval_NAME.json`` records the options, and another set of options under the
+same NAME is refused.
 """
 from __future__ import annotations
 
@@ -44,6 +51,7 @@ import argparse
 import json
 import os
 import os.path as osp
+import re
 import shlex
 import statistics
 import subprocess
@@ -166,6 +174,22 @@ def run_one(config: str, hook_index: int, variant: str, seed: int, run_dir: str,
     return record
 
 
+def eval_one(run_dir: str, eval_set: str, test_extra: Sequence[str], in_process: bool) -> None:
+    """Test a finished run's checkpoint again with its test options + ``test_extra``; writes
+    ``metrics_<eval_set>.json`` (last, so an interrupted evaluation is redone)."""
+    run = _load(osp.join(run_dir, 'run.json'))
+    if run is None:
+        raise RuntimeError(f'{run_dir} has no run.json (made by an older version?): cannot re-test it')
+    det = ['--deterministic'] if run.get('deterministic') else []
+    tmp = osp.join(run_dir, f'metrics_{eval_set}.tmp.json')
+    exp = f"study_{config_name(run['config'])}_{run['variant']}_s{run['seed']}_{eval_set}"
+    argv = [run['config'], run['checkpoint'], '--work-dir', osp.join(run_dir, f'test_{eval_set}'), '--out', tmp,
+            *det, '--cfg-options', f"randomness.seed={run['seed']}", f'experiment_name={exp}',
+            *run.get('test_cfg_options', []), *test_extra]
+    _tool_call('test', argv, in_process, osp.join(run_dir, f'test_{eval_set}.log'))
+    os.replace(tmp, osp.join(run_dir, metrics_file(eval_set)))
+
+
 # --------------------------------------------------------------------------- results
 def _load(path: str) -> Optional[dict]:
     if not osp.isfile(path):
@@ -181,9 +205,14 @@ def pick_metric(metrics: Dict[str, Any], name: str) -> float:
     return float(metrics[keys[0]])
 
 
-def collect_run(run_dir: str, metric: str) -> Optional[Dict[str, Any]]:
+def metrics_file(eval_set: Optional[str]) -> str:
+    """The file of a run's test metrics: ``metrics.json``, or ``metrics_<eval_set>.json``."""
+    return 'metrics.json' if eval_set is None else f'metrics_{eval_set}.json'
+
+
+def collect_run(run_dir: str, metric: str, eval_set: Optional[str] = None) -> Optional[Dict[str, Any]]:
     """The finished run's metric and trainable parameters (None while unfinished)."""
-    metrics = _load(osp.join(run_dir, 'metrics.json'))
+    metrics = _load(osp.join(run_dir, metrics_file(eval_set)))
     if metrics is None:
         return None
     res = _load(osp.join(run_dir, 'resources.json')) or {}
@@ -322,6 +351,9 @@ def parse_args(argv=None):
                    help='train and test with --deterministic (bit-identical reruns on this machine, 1 thread)')
     p.add_argument('--rerun', action='store_true', help='run finished runs again')
     p.add_argument('--summarize-only', action='store_true', help='run nothing; tabulate what is finished')
+    p.add_argument('--eval-set', metavar='NAME',
+                   help='train nothing: test the finished runs again with --test-options (e.g. another val '
+                        'set) into metrics_NAME.json, and tabulate those')
     p.add_argument('--in-process', action='store_true', help='call the tools in this process (tests)')
     p.add_argument('--keep-going', action='store_true', help='after a failed run, go on with the next one')
     p.add_argument('--list-variants', action='store_true', help='print the variants and exit')
@@ -341,6 +373,12 @@ def _check_args(a) -> None:
         raise SystemExit(f'ptqat_study: two configs share a file name: {a.configs}')
     if len(set(a.seeds)) != len(a.seeds) or any(s < 0 for s in a.seeds):
         raise SystemExit(f'ptqat_study: seeds must be distinct non-negative integers, got {a.seeds}')
+    if a.eval_set is not None:
+        if not re.fullmatch(r'[A-Za-z0-9_-]+', a.eval_set):
+            raise SystemExit(f'ptqat_study: --eval-set {a.eval_set!r}: use letters, digits, _ or - (a file name part)')
+        if not a.test_options:
+            raise SystemExit('ptqat_study: --eval-set needs --test-options (what differs from the runs\' own test, '
+                             'e.g. the data root of another val set)')
     for item in a.train_options + a.test_options:
         if '=' not in item:
             raise SystemExit(f'ptqat_study: option {item!r} is not KEY=VALUE')
@@ -350,12 +388,27 @@ def _check_args(a) -> None:
 
 
 def _check_identity(out: str, a) -> None:
-    """``OUT/study.json`` holds the options that change results; another set is refused."""
-    ident = dict(train_options=a.train_options, test_options=a.test_options, metric=a.metric,
-                 deterministic=a.deterministic)
-    path = osp.join(out, 'study.json')
+    """``OUT/study.json`` holds the options that change results; another set is refused. With
+    ``--eval-set`` the study's training options must match and ``OUT/eval_<NAME>.json`` holds
+    the evaluation's test options."""
+    if a.eval_set is not None:
+        study = _load(osp.join(out, 'study.json'))
+        if study is None:
+            raise SystemExit(f'ptqat_study: --eval-set: {out} holds no study (no study.json)')
+        if study.get('train_options') != a.train_options or study.get('deterministic') != a.deterministic:
+            raise SystemExit(f'ptqat_study: --eval-set: {out} holds a study made with {study}; give its '
+                             '--train-options and --deterministic')
+        ident = dict(test_options=a.test_options, metric=a.metric)
+        path = osp.join(out, f'eval_{a.eval_set}.json')
+    else:
+        ident = dict(train_options=a.train_options, test_options=a.test_options, metric=a.metric,
+                     deterministic=a.deterministic)
+        path = osp.join(out, 'study.json')
     old = _load(path)
     if old is not None and any(old.get(k) != v for k, v in ident.items()):
+        if a.eval_set is not None:
+            raise SystemExit(f'ptqat_study: {path} holds the evaluation {a.eval_set!r} made with {old}, not '
+                             f'{ident}; use another --eval-set NAME')
         raise SystemExit(f'ptqat_study: {out} holds a study made with {old}, not {ident}; use another --out '
                          '(finished runs would be mixed with different settings)')
     os.makedirs(out, exist_ok=True)
@@ -383,12 +436,15 @@ def main(argv=None) -> Dict[str, Any]:
     ran = skipped = failed = 0
     start = time.time()
 
-    def finished(c: str, v: str, s: int) -> bool:
-        return osp.isfile(osp.join(a.out, config_name(c), v, f'seed{s}', 'metrics.json'))
+    def finished(c: str, v: str, s: int, name: str = 'metrics.json') -> bool:
+        return osp.isfile(osp.join(a.out, config_name(c), v, f'seed{s}', name))
 
-    todo = [p for p in plan if a.rerun or not finished(*p)]
-    skipped = len(plan) - len(todo)
-    print(f'[study] {len(plan)} runs ({len(a.configs)} config(s) x {len(a.variants)} variant(s) x '
+    out_name = metrics_file(a.eval_set)
+    trained = [p for p in plan if a.eval_set is None or finished(*p)]
+    todo = [p for p in trained if a.rerun or not finished(*p, out_name)]
+    skipped = len(trained) - len(todo)
+    what = 'runs' if a.eval_set is None else f'evaluations on {a.eval_set!r} ({len(plan) - len(trained)} runs unfinished)'
+    print(f'[study] {len(plan)} {what} ({len(a.configs)} config(s) x {len(a.variants)} variant(s) x '
           f'{len(a.seeds)} seed(s)); {skipped} finished already, {len(todo)} to run', flush=True)
     for k, (cfg, variant, seed) in enumerate(todo, start=1):
         run_dir = osp.join(a.out, config_name(cfg), variant, f'seed{seed}')
@@ -397,11 +453,14 @@ def main(argv=None) -> Dict[str, Any]:
             eta = '' if ran == 0 else f', about {_fmt_s(elapsed / ran * (len(todo) - k + 1))} left'
             print(f'[study {_fmt_s(elapsed)}] run {k}/{len(todo)}: {config_name(cfg)} {variant} seed {seed}{eta}',
                   flush=True)
-            if a.rerun and osp.isfile(osp.join(run_dir, 'metrics.json')):
-                os.remove(osp.join(run_dir, 'metrics.json'))
+            if a.rerun and osp.isfile(osp.join(run_dir, out_name)):
+                os.remove(osp.join(run_dir, out_name))
             try:
-                run_one(cfg, hook_idx[cfg], variant, seed, run_dir, a.train_options, a.test_options, a.in_process,
-                        a.deterministic)
+                if a.eval_set is None:
+                    run_one(cfg, hook_idx[cfg], variant, seed, run_dir, a.train_options, a.test_options,
+                            a.in_process, a.deterministic)
+                else:
+                    eval_one(run_dir, a.eval_set, a.test_options, a.in_process)
                 ran += 1
             except Exception as e:  # noqa: BLE001  (reported, then stop or go on)
                 failed += 1
@@ -410,27 +469,29 @@ def main(argv=None) -> Dict[str, Any]:
                     raise
     results: Dict[str, Dict[str, Dict[int, dict]]] = {}
     for cfg, variant, seed in plan:
-        r = collect_run(osp.join(a.out, config_name(cfg), variant, f'seed{seed}'), a.metric)
+        r = collect_run(osp.join(a.out, config_name(cfg), variant, f'seed{seed}'), a.metric, a.eval_set)
         if r is not None:
             results.setdefault(config_name(cfg), {}).setdefault(variant, {})[seed] = r
     summary = summarize(results, not a.lower_is_better)
     doc = dict(metric=a.metric, higher_is_better=not a.lower_is_better, seeds=a.seeds, variants=a.variants,
-               train_options=a.train_options, test_options=a.test_options,
+               train_options=a.train_options, test_options=a.test_options, eval_set=a.eval_set,
                runs={c: {v: {str(s): r for s, r in per.items()} for v, per in pv.items()} for c, pv in results.items()},
                summary=summary)
-    with open(osp.join(a.out, 'results.json'), 'w') as f:
+    results_path = osp.join(a.out, 'results.json' if a.eval_set is None else f'results_{a.eval_set}.json')
+    with open(results_path, 'w') as f:
         json.dump(doc, f, indent=1)
     if a.docs and summary:
         os.makedirs(a.docs, exist_ok=True)
         cmd = 'python tools/ptqat_study.py ' + ' '.join(shlex.quote(x) for x in (argv if argv is not None
                                                                                  else sys.argv[1:]))
-        header = (f'PTQAT study: `{cmd}`\n\n{a.metric} on each config\'s test split; mean ± sample std over the '
+        split = "each config's test split" if a.eval_set is None else f'the evaluation set {a.eval_set!r}'
+        header = (f'PTQAT study: `{cmd}`\n\n{a.metric} on {split}; mean ± sample std over the '
                   f'seeds {a.seeds} (seed = calibration batches, fine-tuning order and random selection).')
         with open(osp.join(a.docs, f'{a.name}.md'), 'w') as f:
             f.write(markdown(summary, a.metric, not a.lower_is_better, header))
         plot(summary, a.metric, osp.join(a.docs, f'{a.name}_params.png'), osp.join(a.docs, f'{a.name}_ratio.png'))
     print(f'[study] done: {ran} run, {skipped} skipped (finished before), {failed} failed; '
-          f'results in {osp.join(a.out, "results.json")}', flush=True)
+          f'results in {results_path}', flush=True)
     return dict(ran=ran, skipped=skipped, failed=failed, summary=summary)
 
 

@@ -3,9 +3,10 @@
 # of issue 16's "stronger FP models" (the 24-scene model memorises its training scenes, see
 # the experiment log of bevdet-tiny_synth.py). Same model, same state_dict keys.
 #
-# Data, the commands and the experiment log of the one attempt (a lent GPU, run together with
-# BEVDet-tiny's; no checkpoint came out of it, the recipe is untested): see
-# configs/bevdet/bevdet-tiny_synth-large.py. Training:
+# Data, the commands and the experiment log: see configs/bevdet/bevdet-tiny_synth-large.py.
+# This config ran once, on a lent GPU beside BEVDet-tiny's (attempt g1 there: cut by the time
+# limit, no checkpoint); it has not run on the CPU, where BEVDet-tiny's run c1 (batch 4, lr 2e-3,
+# 8 epochs, ~34 min) made a model. Untested recipe (batch 8, lr 4e-3, 12 epochs). Training:
 #   python tools/train.py configs/bevdepth4d/bevdepth4d-tiny_synth-large.py
 _base_ = ['./bevdepth4d-tiny_synth.py']
 

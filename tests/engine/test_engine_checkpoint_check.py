@@ -112,9 +112,10 @@ def test_bevdepth4d_checkpoint_into_bevdet_ptqat_config():
     msg = str(info.value)
     assert msg.startswith(f'checkpoint {ckpt_path} does not fit the model')
     assert 'have another shape' in msg and ': checkpoint [' in msg and 'are missing' in msg
-    # the right checkpoint passes
-    fp = osp.join(ROOT, 'checkpoints/bevdet-tiny_synth_fp16.pth')
-    assert check_checkpoint(model, load_local_checkpoint(fp), fp) == []
+    # the right checkpoints pass: the quick start's and the one continued on the 160-scene set
+    for name in ('bevdet-tiny_synth_fp16.pth', 'bevdet-tiny_synth-large_fp16.pth'):
+        fp = osp.join(ROOT, 'checkpoints', name)
+        assert check_checkpoint(model, load_local_checkpoint(fp), fp) == []
 
 
 def test_accepted_mismatch_drops_every_quantizer_key_incl_the_sign_decision():

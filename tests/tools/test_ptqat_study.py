@@ -131,3 +131,40 @@ def test_bad_arguments(config, tmp_path):
     (tmp_path / 'float.py').write_text("_base_ = ['fp.py']\n")
     with pytest.raises(SystemExit, match='has no PTQATHook in custom_hooks'):
         study.main([str(tmp_path / 'float.py'), '--out', str(tmp_path / 'o2')])
+
+
+def test_eval_set_retests_finished_runs_only(config, tmp_path, capsys):
+    """--eval-set tests the finished runs' checkpoints again with extra test options (here another
+    toy test set) into metrics_NAME.json, trains nothing, resumes, and refuses mixed options."""
+    study = load_tool('ptqat_study')
+    out = tmp_path / 'study'
+    base = [config, '--variants', 'ptq', 'ptqat', '--seeds', '0', '--out', str(out), '--metric', 'mse',
+            '--lower-is-better', '--in-process']
+    study.main(base)
+    (out / 'toy_ptqat' / 'ptqat' / 'seed0' / 'metrics.json').unlink()  # an unfinished run
+    bigger = ['--eval-set', 'big', '--test-options', 'test_dataloader.dataset.num_samples=24']
+    capsys.readouterr()
+    first = study.main(base + bigger + ['--docs', str(tmp_path / 'docs'), '--name', 'big'])
+    printed = capsys.readouterr().out
+    assert first['ran'] == 1 and first['skipped'] == 0 and "(1 runs unfinished)" in printed
+    ptq = out / 'toy_ptqat' / 'ptq' / 'seed0'
+    assert (ptq / 'metrics_big.json').is_file() and not (out / 'toy_ptqat' / 'ptqat' / 'seed0' / 'metrics_big.json').exists()
+    assert not (out / 'toy_ptqat' / 'ptqat' / 'seed0' / 'metrics.json').exists()  # trained nothing
+    own = study.pick_metric(json.loads((ptq / 'metrics.json').read_text()), 'mse')
+    other = study.pick_metric(json.loads((ptq / 'metrics_big.json').read_text()), 'mse')
+    assert own != other  # 24 samples instead of 16: another value of the same checkpoint
+    doc = json.loads((out / 'results_big.json').read_text())
+    assert doc['eval_set'] == 'big' and doc['runs']['toy_ptqat']['ptq']['0']['value'] == pytest.approx(other)
+    assert json.loads((out / 'results.json').read_text())['runs']['toy_ptqat']['ptq']['0']['value'] == \
+        pytest.approx(own)  # the study's own results are left alone
+    assert "the evaluation set 'big'" in (tmp_path / 'docs' / 'big.md').read_text()
+    # resumable; other options under the same name are refused; a bad name or no options too
+    assert study.main(base + bigger)['ran'] == 0
+    with pytest.raises(SystemExit, match="holds the evaluation 'big' made with"):
+        study.main(base + ['--eval-set', 'big', '--test-options', 'test_dataloader.dataset.num_samples=20'])
+    with pytest.raises(SystemExit, match="--eval-set 'a/b': use letters"):
+        study.main(base + ['--eval-set', 'a/b', '--test-options', 'x=1'])
+    with pytest.raises(SystemExit, match='--eval-set needs --test-options'):
+        study.main(base + ['--eval-set', 'big'])
+    with pytest.raises(SystemExit, match='give its --train-options and --deterministic'):
+        study.main(base + bigger + ['--deterministic'])
