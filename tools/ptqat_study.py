@@ -398,13 +398,12 @@ def _check_identity(out: str, a) -> None:
         if study.get('train_options') != a.train_options or study.get('deterministic') != a.deterministic:
             raise SystemExit(f'ptqat_study: --eval-set: {out} holds a study made with {study}; give its '
                              '--train-options and --deterministic')
-        ident = dict(test_options=a.test_options, metric=a.metric)
+        ident = dict(test_options=a.test_options)
         path = osp.join(out, f'eval_{a.eval_set}.json')
     else:
-        ident = dict(train_options=a.train_options, test_options=a.test_options, metric=a.metric,
-                     deterministic=a.deterministic)
+        ident = dict(train_options=a.train_options, test_options=a.test_options, deterministic=a.deterministic)
         path = osp.join(out, 'study.json')
-    old = _load(path)
+    old = _load(path)  # the metric is not part of it: any metric of the same runs can be tabulated
     if old is not None and any(old.get(k) != v for k, v in ident.items()):
         if a.eval_set is not None:
             raise SystemExit(f'ptqat_study: {path} holds the evaluation {a.eval_set!r} made with {old}, not '
