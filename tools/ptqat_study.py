@@ -161,10 +161,8 @@ def run_one(config: str, hook_index: int, variant: str, seed: int, run_dir: str,
     _tool_call('train', train_argv, in_process, osp.join(run_dir, 'train.log'))
     ckpt = (osp.join(run_dir, 'ptq_calibrated.pth') if VARIANTS[variant]['hook']['strategy'] == 'none'
             else _last_checkpoint(run_dir))
-    metrics_tmp = osp.join(run_dir, 'metrics.tmp.json')
-    test_argv = [config, ckpt, '--work-dir', osp.join(run_dir, 'test'), '--out', metrics_tmp, *det,
-                 '--cfg-options', f'randomness.seed={seed}', f'experiment_name={exp}_test', *test_extra]
-    _tool_call('test', test_argv, in_process, osp.join(run_dir, 'test.log'))
+    metrics_tmp = _test_checkpoint(run_dir, None, config, ckpt, seed, f'{exp}_test', test_extra, deterministic,
+                                   in_process)
     record = dict(config=config, variant=variant, seed=seed, train_cfg_options=train_items,
                   test_cfg_options=list(test_extra), deterministic=deterministic, checkpoint=ckpt,
                   wall_s=round(time.time() - start, 1))
@@ -174,19 +172,30 @@ def run_one(config: str, hook_index: int, variant: str, seed: int, run_dir: str,
     return record
 
 
+def _test_checkpoint(run_dir: str, eval_set: Optional[str], config: str, ckpt: str, seed: int, exp: str,
+                     test_items: Sequence[str], deterministic: bool, in_process: bool) -> str:
+    """``tools/test.py`` on ``ckpt`` into ``run_dir`` (work dir ``test[_<eval_set>]``, its log
+    beside); returns the temporary metrics file, which the caller renames to
+    :func:`metrics_file` last."""
+    tag = '' if eval_set is None else f'_{eval_set}'
+    tmp = osp.join(run_dir, f'metrics{tag}.tmp.json')
+    argv = [config, ckpt, '--work-dir', osp.join(run_dir, f'test{tag}'), '--out', tmp,
+            *(['--deterministic'] if deterministic else []),
+            '--cfg-options', f'randomness.seed={seed}', f'experiment_name={exp}', *test_items]
+    _tool_call('test', argv, in_process, osp.join(run_dir, f'test{tag}.log'))
+    return tmp
+
+
 def eval_one(run_dir: str, eval_set: str, test_extra: Sequence[str], in_process: bool) -> None:
     """Test a finished run's checkpoint again with its test options + ``test_extra``; writes
     ``metrics_<eval_set>.json`` (last, so an interrupted evaluation is redone)."""
     run = _load(osp.join(run_dir, 'run.json'))
     if run is None:
         raise RuntimeError(f'{run_dir} has no run.json (made by an older version?): cannot re-test it')
-    det = ['--deterministic'] if run.get('deterministic') else []
-    tmp = osp.join(run_dir, f'metrics_{eval_set}.tmp.json')
     exp = f"study_{config_name(run['config'])}_{run['variant']}_s{run['seed']}_{eval_set}"
-    argv = [run['config'], run['checkpoint'], '--work-dir', osp.join(run_dir, f'test_{eval_set}'), '--out', tmp,
-            *det, '--cfg-options', f"randomness.seed={run['seed']}", f'experiment_name={exp}',
-            *run.get('test_cfg_options', []), *test_extra]
-    _tool_call('test', argv, in_process, osp.join(run_dir, f'test_{eval_set}.log'))
+    tmp = _test_checkpoint(run_dir, eval_set, run['config'], run['checkpoint'], run['seed'], exp,
+                           [*run.get('test_cfg_options', []), *test_extra], bool(run.get('deterministic')),
+                           in_process)
     os.replace(tmp, osp.join(run_dir, metrics_file(eval_set)))
 
 
