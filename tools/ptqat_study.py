@@ -242,10 +242,28 @@ def _mean_std(values: List[float]):
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
 
 
+# the selection questions of the paper, as (a, b) pairs compared seed by seed
+PAIRS = (('ptqat', 'ptqat-large'), ('ptqat', 'random'), ('qat', 'ptq'), ('ptqat-p50', 'large-p50'),
+         ('ptqat-p50', 'random-p50'))
+
+
+def _paired(a: Dict[int, dict], b: Dict[int, dict], higher_is_better: bool) -> Optional[Dict[str, Any]]:
+    """a − b over the seeds both have: n, mean, sample std, and the seeds where a is at least as
+    good as b (None when no seed is shared)."""
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        return None
+    diffs = [a[s]['value'] - b[s]['value'] for s in seeds]
+    mean, std = _mean_std(diffs)
+    return dict(n=len(seeds), mean=mean, std=std, seeds=seeds,
+                a_at_least_b=sum((d >= 0) if higher_is_better else (d <= 0) for d in diffs))
+
+
 def summarize(results: Dict[str, Dict[str, Dict[int, dict]]], higher_is_better: bool = True
               ) -> Dict[str, Dict[str, Dict[str, Any]]]:
     """Per config and variant: n, mean, std, min, max of the metric, mean trainable
-    parameters, and the seeds where the variant is at least as good as QAT (same seed)."""
+    parameters, the seeds where the variant is at least as good as QAT (same seed) and the
+    paired difference to QAT (``minus_qat``: mean ± std of variant − QAT over the shared seeds)."""
     out: Dict[str, Dict[str, Dict[str, Any]]] = {}
     for cfg, per_variant in results.items():
         qat = per_variant.get('qat', {})
@@ -256,23 +274,44 @@ def summarize(results: Dict[str, Dict[str, Dict[int, dict]]], higher_is_better: 
                 continue
             mean, std = _mean_std(vals)
             params = [r['params_trainable'] for r in per_seed.values() if r['params_trainable'] is not None]
-            paired = [s for s in per_seed if s in qat]
-            ge = [s for s in paired if (per_seed[s]['value'] >= qat[s]['value'] if higher_is_better
-                                        else per_seed[s]['value'] <= qat[s]['value'])]
+            vs_qat = _paired(per_seed, qat, higher_is_better)
             out[cfg][variant] = dict(n=len(vals), mean=mean, std=std, min=min(vals), max=max(vals),
                                      params_trainable=statistics.fmean(params) if params else None,
-                                     ge_qat=len(ge), paired_with_qat=len(paired), seeds=sorted(per_seed))
+                                     ge_qat=vs_qat['a_at_least_b'] if vs_qat else 0,
+                                     paired_with_qat=vs_qat['n'] if vs_qat else 0,
+                                     minus_qat=vs_qat if variant != 'qat' else None, seeds=sorted(per_seed))
     return out
 
 
-def markdown(summary, metric: str, higher_is_better: bool, header: str = '') -> str:
+def paired_differences(results: Dict[str, Dict[str, Dict[int, dict]]], higher_is_better: bool = True,
+                       pairs=PAIRS) -> Dict[str, Dict[str, Dict[str, Any]]]:
+    """Per config, for each (a, b) in ``pairs`` that both ran: a − b seed by seed (same
+    calibration batches and data order), mean ± std and the seeds where a is at least as good."""
+    out: Dict[str, Dict[str, Dict[str, Any]]] = {}
+    for cfg, per_variant in results.items():
+        rows = {f'{a} - {b}': _paired(per_variant[a], per_variant[b], higher_is_better)
+                for a, b in pairs if a in per_variant and b in per_variant}
+        out[cfg] = {k: v for k, v in rows.items() if v is not None}
+    return out
+
+
+def _pm(r: Optional[Dict[str, Any]], digits: int = 4) -> str:
+    if r is None:
+        return '–'
+    std = '–' if r['std'] is None else f"{r['std']:.{digits}f}"
+    return f"{r['mean']:+.{digits}f} ± {std}"
+
+
+def markdown(summary, metric: str, higher_is_better: bool, header: str = '', paired=None) -> str:
+    """The per-variant table of each config and, with ``paired`` (from ``paired_differences``),
+    the table of the selection pairs."""
     better = '>=' if higher_is_better else '<='
     lines = [header] if header else []
     for cfg, rows in summary.items():
         lines += ['', f'### {cfg}', '',
                   f'| variant | {metric} mean ± std | min – max | seeds | trainable params '
-                  f'| {better} QAT (same seed) |',
-                  '|---|---|---|---|---|---|']
+                  f'| − QAT (paired) | {better} QAT (same seed) |',
+                  '|---|---|---|---|---|---|---|']
         for variant in VARIANTS:
             if variant not in rows:
                 continue
@@ -281,7 +320,12 @@ def markdown(summary, metric: str, higher_is_better: bool, header: str = '') -> 
             params = '–' if r['params_trainable'] is None else f"{r['params_trainable'] / 1e6:.3f}M"
             ge = '–' if variant == 'qat' or not r['paired_with_qat'] else f"{r['ge_qat']} / {r['paired_with_qat']}"
             lines.append(f"| {VARIANTS[variant]['label']} | {r['mean']:.4f} ± {std} | {r['min']:.4f} – {r['max']:.4f}"
-                         f" | {r['n']} | {params} | {ge} |")
+                         f" | {r['n']} | {params} | {_pm(r.get('minus_qat'))} | {ge} |")
+        pairs = (paired or {}).get(cfg)
+        if pairs:
+            lines += ['', f'Paired by seed, {metric} of a − b:', '',
+                      f'| a − b | mean ± std | seeds where a {better} b |', '|---|---|---|']
+            lines += [f"| {k} | {_pm(p)} | {p['a_at_least_b']} / {p['n']} |" for k, p in pairs.items()]
     return '\n'.join(lines) + '\n'
 
 
@@ -481,10 +525,11 @@ def main(argv=None) -> Dict[str, Any]:
         if r is not None:
             results.setdefault(config_name(cfg), {}).setdefault(variant, {})[seed] = r
     summary = summarize(results, not a.lower_is_better)
+    paired = paired_differences(results, not a.lower_is_better)
     doc = dict(metric=a.metric, higher_is_better=not a.lower_is_better, seeds=a.seeds, variants=a.variants,
                train_options=a.train_options, test_options=a.test_options, eval_set=a.eval_set,
                runs={c: {v: {str(s): r for s, r in per.items()} for v, per in pv.items()} for c, pv in results.items()},
-               summary=summary)
+               summary=summary, paired=paired)
     results_path = osp.join(a.out, 'results.json' if a.eval_set is None else f'results_{a.eval_set}.json')
     with open(results_path, 'w') as f:
         json.dump(doc, f, indent=1)
@@ -496,7 +541,7 @@ def main(argv=None) -> Dict[str, Any]:
         header = (f'PTQAT study: `{cmd}`\n\n{a.metric} on {split}; mean ± sample std over the '
                   f'seeds {a.seeds} (seed = calibration batches, fine-tuning order and random selection).')
         with open(osp.join(a.docs, f'{a.name}.md'), 'w') as f:
-            f.write(markdown(summary, a.metric, not a.lower_is_better, header))
+            f.write(markdown(summary, a.metric, not a.lower_is_better, header, paired))
         plot(summary, a.metric, osp.join(a.docs, f'{a.name}_params.png'), osp.join(a.docs, f'{a.name}_ratio.png'))
     print(f'[study] done: {ran} run, {skipped} skipped (finished before), {failed} failed; '
           f'results in {results_path}', flush=True)

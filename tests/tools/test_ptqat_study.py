@@ -105,6 +105,30 @@ def test_study_outputs_and_resume(config, tmp_path, capsys):
         study.main(argv + ['--train-options', 'optim_wrapper.optimizer.lr=0.1'])
 
 
+def test_paired_differences_on_crafted_runs():
+    """a − b seed by seed, over the shared seeds only, both directions of 'better'; the tables show it."""
+    study = load_tool('ptqat_study')
+
+    def runs(*vals):
+        return {s: dict(value=v, params_trainable=1) for s, v in enumerate(vals)}
+    results = {'m': {'qat': runs(0.20, 0.30, 0.25), 'ptqat': runs(0.22, 0.27, 0.25),
+                     'ptqat-large': runs(0.10, 0.40), 'ptq': runs(0.1, 0.1, 0.1)}}
+    pairs = study.paired_differences(results)['m']
+    assert set(pairs) == {'ptqat - ptqat-large', 'qat - ptq'}  # random never ran: no row
+    p = pairs['ptqat - ptqat-large']  # seeds 0 and 1 only: +0.12, -0.13
+    assert p['n'] == 2 and p['seeds'] == [0, 1] and p['a_at_least_b'] == 1
+    assert p['mean'] == pytest.approx(-0.005) and p['std'] == pytest.approx(0.25 / 2 ** 0.5)
+    summary = study.summarize(results)
+    s = summary['m']
+    d = s['ptqat']['minus_qat']  # +0.02, -0.03, 0 (a tie counts as at least as good)
+    assert d['mean'] == pytest.approx(-0.01 / 3) and s['ptqat']['ge_qat'] == 2 and s['qat']['minus_qat'] is None
+    low = study.paired_differences(results, higher_is_better=False)['m']['ptqat - ptqat-large']
+    assert low['a_at_least_b'] == 1 and low['mean'] == pytest.approx(-0.005)
+    md = study.markdown(summary, 'NDS', True, paired=study.paired_differences(results))
+    assert '| PTQAT (smallest-Dis half, l2) | 0.2467 ± ' in md and '| -0.0033 ± ' in md
+    assert '| ptqat - ptqat-large | -0.0050 ± 0.1768 | 1 / 2 |' in md and '| qat - ptq | +0.1500 ± 0.0500 | 3 / 3 |' in md
+
+
 def test_every_variant_is_a_valid_hook_setting():
     from ptqat.engine import PTQATHook
     study = load_tool('ptqat_study')
