@@ -168,7 +168,7 @@ def run_one(config: str, hook_index: int, variant: str, seed: int, run_dir: str,
                   wall_s=round(time.time() - start, 1))
     with open(osp.join(run_dir, 'run.json'), 'w') as f:
         json.dump(record, f, indent=1)
-    os.replace(metrics_tmp, osp.join(run_dir, 'metrics.json'))  # written last: marks the run finished
+    os.replace(metrics_tmp, osp.join(run_dir, metrics_file(None)))  # written last: marks the run finished
     return record
 
 
@@ -214,9 +214,15 @@ def pick_metric(metrics: Dict[str, Any], name: str) -> float:
     return float(metrics[keys[0]])
 
 
+def eval_file(stem: str, eval_set: Optional[str]) -> str:
+    """``<stem>.json`` for the study's own test split, ``<stem>_<eval_set>.json`` for an
+    evaluation set (a run's ``metrics``, the study's ``results``)."""
+    return f'{stem}.json' if eval_set is None else f'{stem}_{eval_set}.json'
+
+
 def metrics_file(eval_set: Optional[str]) -> str:
     """The file of a run's test metrics: ``metrics.json``, or ``metrics_<eval_set>.json``."""
-    return 'metrics.json' if eval_set is None else f'metrics_{eval_set}.json'
+    return eval_file('metrics', eval_set)
 
 
 def collect_run(run_dir: str, metric: str, eval_set: Optional[str] = None) -> Optional[Dict[str, Any]]:
@@ -488,7 +494,7 @@ def main(argv=None) -> Dict[str, Any]:
     ran = skipped = failed = 0
     start = time.time()
 
-    def finished(c: str, v: str, s: int, name: str = 'metrics.json') -> bool:
+    def finished(c: str, v: str, s: int, name: str = metrics_file(None)) -> bool:
         return osp.isfile(osp.join(a.out, config_name(c), v, f'seed{s}', name))
 
     out_name = metrics_file(a.eval_set)
@@ -530,7 +536,7 @@ def main(argv=None) -> Dict[str, Any]:
                train_options=a.train_options, test_options=a.test_options, eval_set=a.eval_set,
                runs={c: {v: {str(s): r for s, r in per.items()} for v, per in pv.items()} for c, pv in results.items()},
                summary=summary, paired=paired)
-    results_path = osp.join(a.out, 'results.json' if a.eval_set is None else f'results_{a.eval_set}.json')
+    results_path = osp.join(a.out, eval_file('results', a.eval_set))
     with open(results_path, 'w') as f:
         json.dump(doc, f, indent=1)
     if a.docs and summary:
