@@ -12,8 +12,11 @@ follow the seed), then ``tools/test.py`` on its last checkpoint (PTQ: on ``ptq_c
 with ``--out metrics.json``. Every run has its own directory ``OUT/<config>/<variant>/seed<S>/``;
 a run whose ``metrics.json`` exists is skipped, so an interrupted study resumes where it stopped
 (``--rerun`` forces the runs again). Runs go one after the other, each in a fresh process
-(``--in-process`` calls the tools in this process instead: for tests). Progress (run k of n,
-elapsed, estimated time left) goes to stdout.
+(``--in-process`` calls the tools in this process instead: for tests). Two studies may run side
+by side into one OUT with the same options on different seeds or variants (the files they
+share are replaced atomically; a ``--summarize-only`` call over all the seeds afterwards
+writes the complete tables), never on the same run. Progress (run k of n, elapsed, estimated
+time left) goes to stdout.
 
 Variants (``--variants``, default all; ``--list-variants`` prints them):
 
@@ -166,8 +169,7 @@ def run_one(config: str, hook_index: int, variant: str, seed: int, run_dir: str,
     record = dict(config=config, variant=variant, seed=seed, train_cfg_options=train_items,
                   test_cfg_options=list(test_extra), deterministic=deterministic, checkpoint=ckpt,
                   wall_s=round(time.time() - start, 1))
-    with open(osp.join(run_dir, 'run.json'), 'w') as f:
-        json.dump(record, f, indent=1)
+    _write_json(osp.join(run_dir, 'run.json'), record)
     os.replace(metrics_tmp, osp.join(run_dir, metrics_file(None)))  # written last: marks the run finished
     return record
 
@@ -200,6 +202,16 @@ def eval_one(run_dir: str, eval_set: str, test_extra: Sequence[str], in_process:
 
 
 # --------------------------------------------------------------------------- results
+def _write_json(path: str, obj: Any) -> None:
+    """Write ``obj`` to ``path`` atomically (a temporary file renamed over it), so that studies run
+    side by side into one ``--out`` (other seeds or variants) never read each other's half-written
+    ``study.json`` or ``results.json``."""
+    tmp = f'{path}.{os.getpid()}.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
+
+
 def _load(path: str) -> Optional[dict]:
     if not osp.isfile(path):
         return None
@@ -470,8 +482,7 @@ def _check_identity(out: str, a) -> None:
         raise SystemExit(f'ptqat_study: {out} holds a study made with {old}, not {ident}; use another --out '
                          '(finished runs would be mixed with different settings)')
     os.makedirs(out, exist_ok=True)
-    with open(path, 'w') as f:
-        json.dump(ident, f, indent=1)
+    _write_json(path, ident)
 
 
 def _fmt_s(seconds: float) -> str:
@@ -537,8 +548,7 @@ def main(argv=None) -> Dict[str, Any]:
                runs={c: {v: {str(s): r for s, r in per.items()} for v, per in pv.items()} for c, pv in results.items()},
                summary=summary, paired=paired)
     results_path = osp.join(a.out, eval_file('results', a.eval_set))
-    with open(results_path, 'w') as f:
-        json.dump(doc, f, indent=1)
+    _write_json(results_path, doc)
     if a.docs and summary:
         os.makedirs(a.docs, exist_ok=True)
         cmd = 'python tools/ptqat_study.py ' + ' '.join(shlex.quote(x) for x in (argv if argv is not None

@@ -24,7 +24,8 @@
 # 0.243 / 0.073, 0.2415 / 0.0811 (the float16 file: NDS 0.2411). The 24-scene model it started
 # from: 0.2162 / 0.0155. Train losses at the end: heat map 0.76, depth 1.15 (from 1.4 / 3.0).
 # So 7x the scenes gave 5x the mAP and +0.025 NDS in 8 epochs, short of issue 16's NDS 0.30;
-# NDS still rose at epoch 6, so a longer schedule is the next thing to try.
+# NDS rose until epoch 6 and held while the cosine ran out. 8 more epochs from this checkpoint:
+# configs/bevdet/bevdet-tiny_synth-large-16e.py (run c2, NDS 0.2510 / mAP 0.0875).
 #
 # EARLIER ATTEMPT g1 (2026-11-30, the lent H200 of one session, 15 device minutes in all; the
 # OpenMMLab stack from wheels with mmcv's CPU ops only, so no validation ran there):

@@ -112,10 +112,25 @@ def test_bevdepth4d_checkpoint_into_bevdet_ptqat_config():
     msg = str(info.value)
     assert msg.startswith(f'checkpoint {ckpt_path} does not fit the model')
     assert 'have another shape' in msg and ': checkpoint [' in msg and 'are missing' in msg
-    # the right checkpoints pass: the quick start's and the one continued on the 160-scene set
-    for name in ('bevdet-tiny_synth_fp16.pth', 'bevdet-tiny_synth-large_fp16.pth'):
+    # the right checkpoints pass: the quick start's and the two continued on the 160-scene set
+    for name in ('bevdet-tiny_synth_fp16.pth', 'bevdet-tiny_synth-large_fp16.pth',
+                 'bevdet-tiny_synth-large-16e_fp16.pth'):
         fp = osp.join(ROOT, 'checkpoints', name)
         assert check_checkpoint(model, load_local_checkpoint(fp), fp) == []
+
+
+def test_bevdepth4d_checkpoints_fit_bevdepth4d_ptqat_config():
+    """Both committed BEVDepth4D-tiny FP checkpoints (24 scenes, and continued on 160) fit its
+    PTQAT config key for key and shape for shape; BEVDet-tiny's does not."""
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/ptqat/bevdepth4d/bevdepth4d-tiny_ptqat-w4a8_synth.py'))
+    with DefaultScope.overwrite_default_scope('mmdet3d'):
+        model = MODELS.build(cfg.model)
+    for name in ('bevdepth4d-tiny_synth_fp16.pth', 'bevdepth4d-tiny_synth-large_fp16.pth'):
+        fp = osp.join(ROOT, 'checkpoints', name)
+        assert check_checkpoint(model, load_local_checkpoint(fp), fp) == []
+    fp = osp.join(ROOT, 'checkpoints', 'bevdet-tiny_synth-large-16e_fp16.pth')
+    with pytest.raises(CheckpointMismatchError, match='does not fit the model'):
+        check_checkpoint(model, load_local_checkpoint(fp), fp)
 
 
 def test_accepted_mismatch_drops_every_quantizer_key_incl_the_sign_decision():

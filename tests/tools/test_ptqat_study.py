@@ -100,6 +100,8 @@ def test_study_outputs_and_resume(config, tmp_path, capsys):
     third = study.main(argv)
     assert third['ran'] == 1 and third['skipped'] == 7
     assert json.loads((out / 'results.json').read_text())['summary']['toy_ptqat']['ptqat']['n'] == 2
+    # the shared files are replaced atomically (studies may run side by side): no temporary left
+    assert not list(out.rglob('*.tmp')) and not list(out.rglob('*.tmp.json'))
     # other options would mix different studies in one folder: refused
     with pytest.raises(SystemExit, match='holds a study made with'):
         study.main(argv + ['--train-options', 'optim_wrapper.optimizer.lr=0.1'])
