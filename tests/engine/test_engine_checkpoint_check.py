@@ -101,11 +101,16 @@ def test_bad_checkpoint_check_option(tmp_path, fp_ckpt):
         runner.test()
 
 
+def _build_model(config: str):
+    """The model of a repository config (path relative to the repository root)."""
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    with DefaultScope.overwrite_default_scope('mmdet3d'):
+        return MODELS.build(cfg.model)
+
+
 def test_bevdepth4d_checkpoint_into_bevdet_ptqat_config():
     """The committed BEVDepth4D-tiny FP checkpoint does not fit BEVDet-tiny (depth net, BEV encoder)."""
-    cfg = Config.fromfile(osp.join(ROOT, 'configs/ptqat/bevdet/bevdet-tiny_ptqat-w4a8_synth.py'))
-    with DefaultScope.overwrite_default_scope('mmdet3d'):
-        model = MODELS.build(cfg.model)
+    model = _build_model('configs/ptqat/bevdet/bevdet-tiny_ptqat-w4a8_synth.py')
     ckpt_path = osp.join(ROOT, 'checkpoints/bevdepth4d-tiny_synth_fp16.pth')
     with pytest.raises(CheckpointMismatchError) as info:
         check_checkpoint(model, load_local_checkpoint(ckpt_path), ckpt_path)
@@ -122,9 +127,7 @@ def test_bevdepth4d_checkpoint_into_bevdet_ptqat_config():
 def test_bevdepth4d_checkpoints_fit_bevdepth4d_ptqat_config():
     """Both committed BEVDepth4D-tiny FP checkpoints (24 scenes, and continued on 160) fit its
     PTQAT config key for key and shape for shape; BEVDet-tiny's does not."""
-    cfg = Config.fromfile(osp.join(ROOT, 'configs/ptqat/bevdepth4d/bevdepth4d-tiny_ptqat-w4a8_synth.py'))
-    with DefaultScope.overwrite_default_scope('mmdet3d'):
-        model = MODELS.build(cfg.model)
+    model = _build_model('configs/ptqat/bevdepth4d/bevdepth4d-tiny_ptqat-w4a8_synth.py')
     for name in ('bevdepth4d-tiny_synth_fp16.pth', 'bevdepth4d-tiny_synth-large_fp16.pth'):
         fp = osp.join(ROOT, 'checkpoints', name)
         assert check_checkpoint(model, load_local_checkpoint(fp), fp) == []
