@@ -36,6 +36,10 @@ min-max, trainable parameters, and in how many seeds the variant scored >= QAT),
 ``DIR/<name>_params.png`` (metric vs trainable parameters per strategy, the paper's Figure 1
 view) and ``DIR/<name>_ratio.png`` (metric vs ratio). ``--metric`` is matched as a suffix of
 the metric names (default ``NDS``); ``--lower-is-better`` for metrics such as a loss.
+``--metric NDS-common`` tabulates NDS with the five TP errors averaged over only the classes
+above nuScenes' 10 % recall threshold in every run of the config: on a weak detector a rare
+class crossing that threshold moves NDS by up to ~0.05 (its TP errors drop from the penalty 1.0),
+which can decide a ranking (``tools/nds_breakdown.py`` shows it run by run).
 ``--train-options`` are extra ``--cfg-options`` for every training run (e.g. a shorter schedule),
 ``--test-options`` for every test run, ``--deterministic`` runs both tools in their deterministic
 mode (bit-identical reruns on the same machine); these are part of the study's identity: a
@@ -64,6 +68,9 @@ from typing import Any, Dict, List, Optional, Sequence
 
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(HERE)
+# --metric NDS-common: NDS with the TP errors over the classes above 10 % recall in every run of
+# the config (ptqat.evaluation.nds_breakdown); the other metric names are matched in metrics.json
+COMMON_NDS = 'NDS-common'
 
 # name -> (label, group, x for the ratio plot, PTQATHook settings). Settings not named keep the
 # config's (calib_batches, freeze_bn_stats, ...); these keys are always set, so every variant is
@@ -249,9 +256,39 @@ def collect_run(run_dir: str, metric: str, eval_set: Optional[str] = None) -> Op
     params = res.get('params_trainable')
     if params is None:  # PTQ stops before the first iteration: nothing trains
         params = 0 if summary.get('num_selected') == 0 else summary.get('params_selected')
-    return dict(value=pick_metric(metrics, metric), params_trainable=params, params_total=res.get('params_total'),
+    value = _nds_breakdown(metrics) if metric == COMMON_NDS else pick_metric(metrics, metric)
+    return dict(value=value, params_trainable=params, params_total=res.get('params_total'),
                 layers_selected=summary.get('num_selected'), layers_quantized=summary.get('num_layers'),
                 theta=summary.get('effective_threshold'), wall_s=run.get('wall_s'))
+
+
+def _projects_on_path() -> None:
+    if osp.join(ROOT, 'projects') not in sys.path:
+        sys.path.insert(0, osp.join(ROOT, 'projects'))
+
+
+def _nds_breakdown(metrics: Dict[str, Any]):
+    _projects_on_path()
+    from ptqat.evaluation.nds_breakdown import parse_metrics
+    return parse_metrics(metrics)
+
+
+def apply_common_nds(results: Dict[str, Dict[str, Dict[int, dict]]]) -> Dict[str, List[str]]:
+    """Replace each run's NDS breakdown (``value``) by its common-class NDS, computed over all
+    the collected runs of its config; returns config -> the common classes."""
+    _projects_on_path()
+    from ptqat.evaluation.nds_breakdown import common_class_nds
+    classes = {}
+    for cfg, per_variant in results.items():
+        runs = [r for per_seed in per_variant.values() for r in per_seed.values()]
+        try:
+            common, scores = common_class_nds([r['value'] for r in runs])
+        except ValueError as e:
+            raise SystemExit(f'ptqat_study: --metric {COMMON_NDS} for {cfg}: {e}') from e
+        for r, score in zip(runs, scores):
+            r['value'] = score
+        classes[cfg] = list(common)
+    return classes
 
 
 def _mean_std(values: List[float]):
@@ -412,7 +449,9 @@ def parse_args(argv=None):
     p.add_argument('--out', default='work_dirs/ptqat_study', help='run directories and results.json')
     p.add_argument('--docs', help='write <name>.md and the two PNG plots into this folder')
     p.add_argument('--name', default='ptqat_study', help='file name stem of the docs outputs')
-    p.add_argument('--metric', default='NDS', help='metric name (suffix match), default NDS')
+    p.add_argument('--metric', default='NDS',
+                   help=f'metric name (suffix match), default NDS; {COMMON_NDS}: NDS with the TP errors '
+                        'over the classes above 10 %% recall in every run of the config')
     p.add_argument('--lower-is-better', action='store_true', help='the metric is better when lower')
     p.add_argument('--train-options', nargs='+', default=[], metavar='KEY=VALUE',
                    help='extra --cfg-options of every training run')
@@ -444,6 +483,8 @@ def _check_args(a) -> None:
         raise SystemExit(f'ptqat_study: two configs share a file name: {a.configs}')
     if len(set(a.seeds)) != len(a.seeds) or any(s < 0 for s in a.seeds):
         raise SystemExit(f'ptqat_study: seeds must be distinct non-negative integers, got {a.seeds}')
+    if a.metric == COMMON_NDS and a.lower_is_better:
+        raise SystemExit(f'ptqat_study: --metric {COMMON_NDS} is higher-is-better; drop --lower-is-better')
     if a.eval_set is not None:
         if not re.fullmatch(r'[A-Za-z0-9_-]+', a.eval_set):
             raise SystemExit(f'ptqat_study: --eval-set {a.eval_set!r}: use letters, digits, _ or - (a file name part)')
@@ -541,9 +582,11 @@ def main(argv=None) -> Dict[str, Any]:
         r = collect_run(osp.join(a.out, config_name(cfg), variant, f'seed{seed}'), a.metric, a.eval_set)
         if r is not None:
             results.setdefault(config_name(cfg), {}).setdefault(variant, {})[seed] = r
+    common = apply_common_nds(results) if a.metric == COMMON_NDS else None
     summary = summarize(results, not a.lower_is_better)
     paired = paired_differences(results, not a.lower_is_better)
-    doc = dict(metric=a.metric, higher_is_better=not a.lower_is_better, seeds=a.seeds, variants=a.variants,
+    doc = dict(metric=a.metric, common_classes=common, higher_is_better=not a.lower_is_better, seeds=a.seeds,
+               variants=a.variants,
                train_options=a.train_options, test_options=a.test_options, eval_set=a.eval_set,
                runs={c: {v: {str(s): r for s, r in per.items()} for v, per in pv.items()} for c, pv in results.items()},
                summary=summary, paired=paired)
@@ -556,6 +599,10 @@ def main(argv=None) -> Dict[str, Any]:
         split = "each config's test split" if a.eval_set is None else f'the evaluation set {a.eval_set!r}'
         header = (f'PTQAT study: `{cmd}`\n\n{a.metric} on {split}; mean ± sample std over the '
                   f'seeds {a.seeds} (seed = calibration batches, fine-tuning order and random selection).')
+        if common:
+            header += ''.join(f'\n\n{COMMON_NDS} of {c}: NDS with the five TP errors averaged over the '
+                              f'classes above 10 % recall in all its runs ({", ".join(cl)}); not the '
+                              'nuScenes NDS (see tools/nds_breakdown.py).' for c, cl in common.items())
         with open(osp.join(a.docs, f'{a.name}.md'), 'w') as f:
             f.write(markdown(summary, a.metric, not a.lower_is_better, header, paired))
         plot(summary, a.metric, osp.join(a.docs, f'{a.name}_params.png'), osp.join(a.docs, f'{a.name}_ratio.png'))

@@ -2,6 +2,7 @@
 outputs, resumability, bad input. No timing."""
 import json
 import os.path as osp
+import sys
 
 import pytest
 from tool_loader import load_tool
@@ -194,3 +195,39 @@ def test_eval_set_retests_finished_runs_only(config, tmp_path, capsys):
         study.main(base + ['--eval-set', 'big'])
     with pytest.raises(SystemExit, match='give its --train-options and --deterministic'):
         study.main(base + bigger + ['--deterministic'])
+
+
+def test_common_class_nds_metric_on_crafted_detection_runs(config, tmp_path):
+    """--metric NDS-common: the runs' NDS with the TP errors over the classes every run of the
+    config detects; a trailer crossing the recall threshold in one run moves its NDS, not this."""
+    sys.path.insert(0, osp.join(ROOT, 'tests', 'evaluation'))
+    from metric_samples import NUSCENES_PREFIX, nuscenes_detection_metrics
+    study = load_tool('ptqat_study')
+    out = tmp_path / 'study'
+    common = ['car', 'truck', 'bus', 'pedestrian', 'traffic_cone']
+    crafted = {('qat', 0): common + ['trailer'], ('qat', 1): common, ('ptqat', 0): common,
+               ('ptqat', 1): common + ['bicycle']}
+    for (variant, seed), detected in crafted.items():
+        run = out / 'toy_ptqat' / variant / f'seed{seed}'
+        run.mkdir(parents=True)
+        metrics = nuscenes_detection_metrics(detected, seed=0, tp_error=0.4, ap_classes=common)
+        (run / 'metrics.json').write_text(json.dumps(metrics))
+    argv = [config, '--variants', 'qat', 'ptqat', '--seeds', '0', '1', '--out', str(out), '--summarize-only']
+    nds = study.main(argv)['summary']['toy_ptqat']
+    assert nds['qat']['max'] - nds['qat']['min'] > 0.03  # the trailer's seed 0 stands out in NDS
+    docs = tmp_path / 'docs'
+    by_common = study.main(argv + ['--metric', 'NDS-common', '--docs', str(docs), '--name', 'c'])['summary']
+    runs = json.loads((out / 'results.json').read_text())
+    assert runs['common_classes'] == {'toy_ptqat': common}
+    # the same APs and errors on the common classes in every run: one value
+    for variant in ('qat', 'ptqat'):
+        for seed in (0, 1):
+            b = json.loads((out / 'toy_ptqat' / variant / f'seed{seed}' / 'metrics.json').read_text())
+            expected = (5 * b[NUSCENES_PREFIX + 'mAP'] + 5 * 0.6) / 10
+            assert runs['runs']['toy_ptqat'][variant][str(seed)]['value'] == pytest.approx(expected)
+    assert by_common['toy_ptqat']['qat']['std'] == pytest.approx(0, abs=1e-12)
+    assert by_common['toy_ptqat']['ptqat']['mean'] == pytest.approx(by_common['toy_ptqat']['qat']['mean'])
+    assert 'classes above 10 % recall in all its runs (car, truck, bus, pedestrian, traffic_cone)' in \
+        (docs / 'c.md').read_text()
+    with pytest.raises(SystemExit, match='higher-is-better'):
+        study.main(argv + ['--metric', 'NDS-common', '--lower-is-better'])
