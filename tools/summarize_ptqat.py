@@ -8,7 +8,10 @@ trained variants, ``resources.json`` (``ResourceUsageHook``) and ``discrepancy.j
 
 Detection runs (NuScenesMetric) get NDS and mAP columns; occupancy (Occ3DMetric, ``occ/mIoU``)
 and map segmentation runs (BEVMapSegMetric, ``map/mIoU``) an mIoU column, and their per-class
-IoU (%) goes into ``per_class_iou.md`` / ``.json`` beside the table.
+IoU (%) goes into ``per_class_iou.md`` / ``.json`` beside the table. For detection runs whose
+metrics hold the per-class TP errors (NuScenesMetric's), ``nds_breakdown.md`` beside the table
+shows each run's mean TP errors, the classes under nuScenes' 10 % recall threshold and the
+common-class NDS (``tools/nds_breakdown.py``).
 """
 import argparse
 import json
@@ -136,6 +139,21 @@ def main(argv=None):
         with open(osp.splitext(pc)[0] + '.json', 'w') as f:
             json.dump({r['variant']: r['per_class'] for r in rows}, f, indent=1)
         print(f'\nper-class IoU (%), also in {pc}:\n{per_class}')
+    if rows and rows[0]['task'] == 'det':
+        write_nds_breakdown(a.work_dir, a.variants, osp.join(osp.dirname(out), 'nds_breakdown.md'))
+
+
+def write_nds_breakdown(work: str, variants, path: str) -> None:
+    """``tools/nds_breakdown.py``'s report of the runs into ``path``; says why when it cannot."""
+    from nds_breakdown import load_runs, report
+    try:
+        text = report(load_runs([f"{v}={osp.join(work, v, 'metrics.json')}" for v in variants]))
+    except ValueError as e:
+        print(f'\n(no NDS breakdown: {e})')
+        return
+    with open(path, 'w') as f:
+        f.write(text)
+    print(f'\nNDS breakdown, also in {path}:\n{text}', end='')
 
 
 if __name__ == '__main__':

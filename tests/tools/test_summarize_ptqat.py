@@ -69,3 +69,25 @@ def test_mixed_or_unknown_results_are_refused(tmp_path):
     _write(tmp_path / 'qat', 'metrics.json', {'bbox/loss': 1.0})
     with pytest.raises(SystemExit, match=r"neither NDS nor occ/mIoU nor map/mIoU in metrics \['bbox/loss'\]"):
         load_tool('summarize_ptqat').main([str(tmp_path), '--variants', 'qat'])
+
+
+def test_nds_breakdown_beside_a_detection_table(tmp_path, capsys):
+    """With NuScenesMetric's per-class TP errors the breakdown is written; without, it says why."""
+    import os.path as osp
+    import sys
+    sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'evaluation'))
+    from metric_samples import nuscenes_detection_metrics
+    common = ['car', 'bus', 'pedestrian']
+    _write(tmp_path / 'fp', 'metrics.json', nuscenes_detection_metrics(common + ['trailer']))
+    _write(tmp_path / 'ptq', 'metrics.json', nuscenes_detection_metrics(common, seed=1))
+    load_tool('summarize_ptqat').main([str(tmp_path), '--variants', 'fp', 'ptq'])
+    text = (tmp_path / 'nds_breakdown.md').read_text()
+    assert 'Common classes (above 10 % recall in all 2 runs): car, bus, pedestrian.' in text
+    under = {line.split('|')[1].strip(): line.split('|')[9] for line in text.splitlines()
+             if line.startswith(('| fp |', '| ptq |'))}
+    assert 'trailer' not in under['fp'] and 'trailer' in under['ptq']
+    capsys.readouterr()
+    _write(tmp_path / 'bare', 'metrics.json', {'NuScenes metric/pred_instances_3d_NuScenes/NDS': 0.4,
+                                               'NuScenes metric/pred_instances_3d_NuScenes/mAP': 0.3})
+    load_tool('summarize_ptqat').main([str(tmp_path), '--variants', 'bare', '--out', str(tmp_path / 'b.md')])
+    assert 'no NDS breakdown' in capsys.readouterr().out
