@@ -256,7 +256,10 @@ def collect_run(run_dir: str, metric: str, eval_set: Optional[str] = None) -> Op
     params = res.get('params_trainable')
     if params is None:  # PTQ stops before the first iteration: nothing trains
         params = 0 if summary.get('num_selected') == 0 else summary.get('params_selected')
-    value = _nds_breakdown(metrics) if metric == COMMON_NDS else pick_metric(metrics, metric)
+    if metric == COMMON_NDS:
+        value = _nds_breakdown(metrics, osp.join(run_dir, metrics_file(eval_set)))
+    else:
+        value = pick_metric(metrics, metric)
     return dict(value=value, params_trainable=params, params_total=res.get('params_total'),
                 layers_selected=summary.get('num_selected'), layers_quantized=summary.get('num_layers'),
                 theta=summary.get('effective_threshold'), wall_s=run.get('wall_s'))
@@ -267,10 +270,13 @@ def _projects_on_path() -> None:
         sys.path.insert(0, osp.join(ROOT, 'projects'))
 
 
-def _nds_breakdown(metrics: Dict[str, Any]):
+def _nds_breakdown(metrics: Dict[str, Any], path: str):
     _projects_on_path()
     from ptqat.evaluation.nds_breakdown import parse_metrics
-    return parse_metrics(metrics)
+    try:
+        return parse_metrics(metrics)
+    except ValueError as e:
+        raise SystemExit(f'ptqat_study: --metric {COMMON_NDS}: {path}: {e}') from e
 
 
 def apply_common_nds(results: Dict[str, Dict[str, Dict[int, dict]]]) -> Dict[str, List[str]]:

@@ -231,3 +231,6 @@ def test_common_class_nds_metric_on_crafted_detection_runs(config, tmp_path):
         (docs / 'c.md').read_text()
     with pytest.raises(SystemExit, match='higher-is-better'):
         study.main(argv + ['--metric', 'NDS-common', '--lower-is-better'])
+    (out / 'toy_ptqat' / 'qat' / 'seed1' / 'metrics.json').write_text(json.dumps({'mse': 0.1}))
+    with pytest.raises(SystemExit, match=r'qat/seed1/metrics.json: no NDS'):
+        study.main(argv + ['--metric', 'NDS-common'])
