@@ -34,7 +34,8 @@ Outputs: ``OUT/results.json`` (every run: metric, trainable parameters, wall tim
 ``--docs DIR``, ``DIR/<name>.md`` (per config and variant: mean ± sample std over the seeds,
 min-max, trainable parameters, and in how many seeds the variant scored >= QAT),
 ``DIR/<name>_params.png`` (metric vs trainable parameters per strategy, the paper's Figure 1
-view) and ``DIR/<name>_ratio.png`` (metric vs ratio). ``--metric`` is matched as a suffix of
+view), ``DIR/<name>_ratio.png`` (metric vs ratio) and ``DIR/<name>_runs.csv`` (every finished
+run: config, variant, seed, value, trainable parameters, wall time). ``--metric`` is matched as a suffix of
 the metric names (default ``NDS``); ``--lower-is-better`` for metrics such as a loss.
 ``--metric NDS-common`` tabulates NDS with the five TP errors averaged over only the classes
 above nuScenes' 10 % recall threshold in every run of the config: on a weak detector a rare
@@ -55,6 +56,7 @@ same NAME is refused.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import os.path as osp
@@ -532,6 +534,24 @@ def _check_identity(out: str, a) -> None:
     _write_json(path, ident)
 
 
+RUN_COLUMNS = ('config', 'variant', 'seed', 'metric', 'value', 'params_trainable', 'params_total',
+               'layers_selected', 'layers_quantized', 'theta', 'wall_s')
+
+
+def write_runs_csv(results: Dict[str, Dict[str, Dict[int, dict]]], metric: str, path: str) -> None:
+    """Every finished run, one row (``RUN_COLUMNS``): the per-seed values behind the tables, kept
+    beside them in ``--docs`` so they outlive the run directories."""
+    with open(path, 'w', newline='') as f:
+        w = csv.writer(f)
+        w.writerow(RUN_COLUMNS)
+        for cfg, per_variant in results.items():
+            for variant, per_seed in per_variant.items():
+                for seed in sorted(per_seed):
+                    r = per_seed[seed]
+                    w.writerow([cfg, variant, seed, metric] + ['' if r.get(k) is None else r[k]
+                                                               for k in RUN_COLUMNS[4:]])
+
+
 def _fmt_s(seconds: float) -> str:
     seconds = int(seconds)
     if seconds >= 3600:
@@ -604,7 +624,8 @@ def main(argv=None) -> Dict[str, Any]:
                                                                                  else sys.argv[1:]))
         split = "each config's test split" if a.eval_set is None else f'the evaluation set {a.eval_set!r}'
         header = (f'PTQAT study: `{cmd}`\n\n{a.metric} on {split}; mean ± sample std over the '
-                  f'seeds {a.seeds} (seed = calibration batches, fine-tuning order and random selection).')
+                  f'finished runs of the seeds {a.seeds} (the seeds column counts them; seed = calibration '
+                  f'batches, fine-tuning order and random selection). Run by run: `{a.name}_runs.csv`.')
         if common:
             header += ''.join(f'\n\n{COMMON_NDS} of {c}: NDS with the five TP errors averaged over the '
                               f'classes above 10 % recall in all its runs ({", ".join(cl)}); not the '
@@ -612,6 +633,7 @@ def main(argv=None) -> Dict[str, Any]:
         with open(osp.join(a.docs, f'{a.name}.md'), 'w') as f:
             f.write(markdown(summary, a.metric, not a.lower_is_better, header, paired))
         plot(summary, a.metric, osp.join(a.docs, f'{a.name}_params.png'), osp.join(a.docs, f'{a.name}_ratio.png'))
+        write_runs_csv(results, a.metric, osp.join(a.docs, f'{a.name}_runs.csv'))
     print(f'[study] done: {ran} run, {skipped} skipped (finished before), {failed} failed; '
           f'results in {results_path}', flush=True)
     return dict(ran=ran, skipped=skipped, failed=failed, summary=summary)

@@ -1,5 +1,6 @@
 """tools/ptqat_study.py on the toy detector (real Runner, tools/train.py + tools/test.py in-process):
 outputs, resumability, bad input. No timing."""
+import csv
 import json
 import os.path as osp
 import sys
@@ -93,6 +94,13 @@ def test_study_outputs_and_resume(config, tmp_path, capsys):
     assert f"{s['ptqat']['ge_qat']} / 2" in md
     for png in ('ptqat_study_params.png', 'ptqat_study_ratio.png'):
         assert (docs / png).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    # the per-seed values behind the table, beside it
+    with open(docs / 'ptqat_study_runs.csv', newline='') as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * len(VARIANTS)
+    for row in rows:
+        assert row['config'] == 'toy_ptqat' and row['metric'] == doc['metric']
+        assert float(row['value']) == pytest.approx(runs[row['variant']][row['seed']]['value'])
 
     # resumable: nothing runs again; a missing result is the only run made
     second = study.main(argv)
