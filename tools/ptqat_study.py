@@ -35,8 +35,8 @@ Outputs: ``OUT/results.json`` (every run: metric, trainable parameters, wall tim
 min-max, trainable parameters, and in how many seeds the variant scored >= QAT),
 ``DIR/<name>_params.png`` (metric vs trainable parameters per strategy, the paper's Figure 1
 view), ``DIR/<name>_ratio.png`` (metric vs ratio) and ``DIR/<name>_runs.csv`` (every finished
-run: config, variant, seed, value, trainable parameters, wall time). ``--metric`` is matched as a suffix of
-the metric names (default ``NDS``); ``--lower-is-better`` for metrics such as a loss.
+run, one row: ``RUN_COLUMNS``). ``--metric`` is matched as a suffix of the metric names
+(default ``NDS``); ``--lower-is-better`` for metrics such as a loss.
 ``--metric NDS-common`` tabulates NDS with the five TP errors averaged over only the classes
 above nuScenes' 10 % recall threshold in every run of the config: on a weak detector a rare
 class crossing that threshold moves NDS by up to ~0.05 (its TP errors drop from the penalty 1.0),
