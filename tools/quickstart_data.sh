@@ -40,11 +40,14 @@ if [[ -e "$DATA" && ! -d "$DATA" ]]; then
   exit 2
 fi
 if [[ -d "$DATA" && ! -f "$stamp" && -n "$(ls -A "$DATA")" ]]; then
+  suggest="${DATA%/}_quickstart"  # a sibling folder that is new (or empty) today
+  n=2
+  while [[ -d "$suggest" && -n "$(ls -A "$suggest")" ]]; do suggest="${DATA%/}_quickstart$n"; n=$((n + 1)); done
   cat >&2 <<EOF
 quickstart: refusing to use $DATA: the folder is not empty and the quick start did not write it
 (no $stamp), so it is left untouched (the quick start deletes and rewrites only its own data).
 Set PTQAT_DATA to a new or empty folder for the synthetic set, e.g.
-    PTQAT_DATA=$ROOT/data/nuscenes_synth bash tools/quickstart.sh
+    PTQAT_DATA=$suggest bash tools/quickstart.sh
 or move $DATA away yourself. (The quick start runs on the synthetic set only; for your own
 nuScenes follow the README's "Your own nuScenes" steps.)
 EOF

@@ -41,8 +41,23 @@ def test_user_folder_is_refused_and_kept(tmp_path, check):
     assert r.returncode == 2, r.stdout + r.stderr
     assert f'refusing to use {data}: the folder is not empty and the quick start did not write it' in r.stderr
     assert '.ptqat-data-flags' in r.stderr and 'Set PTQAT_DATA to a new or empty folder' in r.stderr
+    # the suggested folder is a new one, never the refused folder itself
+    assert f'PTQAT_DATA={data}_quickstart bash tools/quickstart.sh' in r.stderr
     assert _tree(data) == before
     assert not (tmp_path / 'log').exists()
+
+
+def test_the_suggested_folder_skips_a_taken_sibling(tmp_path):
+    data = tmp_path / 'nuscenes_synth'
+    data.mkdir()
+    (data / 'notes.txt').write_text('my own data')
+    taken = tmp_path / 'nuscenes_synth_quickstart'
+    taken.mkdir()
+    (taken / 'other.txt').write_text('also mine')
+    r = _run(data, tmp_path / 'log', check=True)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f'PTQAT_DATA={data}_quickstart2 bash tools/quickstart.sh' in r.stderr
+    assert (taken / 'other.txt').read_text() == 'also mine'
 
 
 def test_a_file_is_refused(tmp_path):
