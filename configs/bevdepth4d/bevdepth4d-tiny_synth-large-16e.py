@@ -16,6 +16,24 @@
 # published; its float16 file scores 0.2962 / 0.1246 on the 40 samples and 0.2939 / 0.1177 on
 # the 400-sample val set (c1: 0.2035 / 0.0922): +0.090 NDS, +0.026 mAP on 400 samples. TP errors
 # (400 samples): mATE 0.93, mASE 0.29, mAOE 0.34, mAVE 1.24, mAAE 0.09. Just short of NDS 0.30.
+#
+# RUN c3 (2026-12-06 02:38-02:57, not published: diverged). 8 more epochs from c2's checkpoint at
+# half the peak lr, the same schedule otherwise:
+#   python tools/train.py configs/bevdepth4d/bevdepth4d-tiny_synth-large-16e.py --cfg-options \
+#       randomness.seed=0 load_from=checkpoints/bevdepth4d-tiny_synth-large-16e_fp16.pth optim_wrapper.optimizer.lr=5e-4
+# loss_depth rose from 1.7 to 25 within the first epoch and to 31 in the second (grad norm
+# before clipping 10 -> 2e4 -> 3e4, loss_heatmap 3.5 -> 14); val after 2 epochs NDS 0.0914 / mAP
+# 0.0039, stopped there. Why (measured on six train batches with the checkpoints' weights): the
+# depth loss is BEVDepth's binary cross-entropy on the softmax *probabilities*; where a wrong bin
+# takes p -> 1 in float32, 1 - p is lost and the BCE backward, 1 / max(p (1 - p), 1e-12), returns
+# gradients that the softmax Jacobian no longer cancels. c2's checkpoint already has such pixels
+# (true-bin p down to 2e-21 in 0.2 % of them; one batch's loss_depth gradient norm 480 against
+# ~2 on the others; c2's log shows the same spikes, 570-1470, which it survived); after c3's first
+# 2 epochs 8-10 % of the pixels have p < 1e-6 and the loss_depth gradient norm is 2e4-5e4, so with
+# the max-norm-5 clipping those pixels set every update's direction. A loss computed from the
+# depth logits (log-softmax) has gradients bounded by 1 per pixel; it is not the project's
+# loss yet (it changes every BEVDepth4D run's numerics, so the seeded tables would have to be
+# re-run with it).
 _base_ = ['./bevdepth4d-tiny_synth-large.py']
 
 load_from = 'checkpoints/bevdepth4d-tiny_synth-large_fp16.pth'
