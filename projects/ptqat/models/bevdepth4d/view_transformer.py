@@ -90,6 +90,7 @@ class LSSViewTransformerBEVDepth(LSSViewTransformer):
              post_trans: Tensor,
              bda: Tensor,
              mlp_input: Optional[Tensor] = None,
+             depth_logits: bool = False,
              **kwargs) -> Tuple[Tensor, Tensor]:
         """Depth distribution and context of every camera.
 
@@ -100,10 +101,13 @@ class LSSViewTransformerBEVDepth(LSSViewTransformer):
             mlp_input (Tensor, optional): ``(B, N, 27)`` to use instead of
                 :meth:`get_mlp_input` of the tensors above (BEVDepth4D feeds
                 the key frame's extrinsics to every frame, as upstream).
+            depth_logits (bool): Return the depth logits instead of their
+                softmax.
             **kwargs: ignored (e.g. ``ego2globals``).
 
         Returns:
-            tuple: ``depth (B, N, D, h, w)`` (softmax over ``D``) and
+            tuple: ``depth (B, N, D, h, w)`` (softmax over ``D``, or the
+            logits) and
             ``context (B, N, out_channels, h, w)``.
         """
         B, N, C, H, W = img_feats.shape
@@ -116,4 +120,4 @@ class LSSViewTransformerBEVDepth(LSSViewTransformer):
                 f'{tuple(mlp_input.shape)}')
         x = self.depth_net(
             img_feats.reshape(B * N, C, H, W), mlp_input.reshape(B * N, -1))
-        return self.split_depth_context(x, B, N)
+        return self.split_depth_context(x, B, N, depth_logits)
