@@ -125,11 +125,11 @@ def test_bevdepth4d_checkpoint_into_bevdet_ptqat_config():
 
 
 def test_bevdepth4d_checkpoints_fit_bevdepth4d_ptqat_config():
-    """The committed BEVDepth4D-tiny FP checkpoints (24 scenes, and two continued on 160) fit its
+    """The committed BEVDepth4D-tiny FP checkpoints (24 scenes, and three continued on 160) fit its
     PTQAT config key for key and shape for shape; BEVDet-tiny's does not."""
     model = _build_model('configs/ptqat/bevdepth4d/bevdepth4d-tiny_ptqat-w4a8_synth.py')
     for name in ('bevdepth4d-tiny_synth_fp16.pth', 'bevdepth4d-tiny_synth-large_fp16.pth',
-                 'bevdepth4d-tiny_synth-large-16e_fp16.pth'):
+                 'bevdepth4d-tiny_synth-large-16e_fp16.pth', 'bevdepth4d-tiny_synth-large-24e_fp16.pth'):
         fp = osp.join(ROOT, 'checkpoints', name)
         assert check_checkpoint(model, load_local_checkpoint(fp), fp) == []
     fp = osp.join(ROOT, 'checkpoints', 'bevdet-tiny_synth-large-16e_fp16.pth')
