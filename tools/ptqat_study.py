@@ -46,6 +46,16 @@ which can decide a ranking (``tools/nds_breakdown.py`` shows it run by run).
 mode (bit-identical reruns on the same machine); these are part of the study's identity: a
 directory made with other options is refused instead of mixed in (``OUT/study.json``).
 
+``--import-runs CSV ...`` takes finished runs from runs CSVs written earlier (by ``--docs``, on
+this or another machine) for the (config, variant, seed) that have no finished run in OUT, so a
+study grows by new seeds or variants after its run directories are gone: those runs are not run
+again, they are tabulated with the new ones (a run found both ways keeps the run directory's
+value, and a different value is reported). Each row must be of ``--metric`` and, where the CSV
+records them, made with this call's ``--train-options``, ``--test-options``,
+``--deterministic`` and ``--eval-set`` (else refused); a CSV from before those columns is
+taken on trust (printed). ``NDS-common`` cannot be imported (it needs every run's per-class
+metrics).
+
 ``--eval-set NAME --test-options ...`` trains nothing: it tests every finished run's checkpoint
 again with the run's own test options plus these (e.g. a larger val set: the data root and
 annotation file), writes ``metrics_NAME.json`` beside the run's ``metrics.json``, and tabulates
@@ -58,6 +68,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import os.path as osp
 import re
@@ -472,6 +483,9 @@ def parse_args(argv=None):
     p.add_argument('--eval-set', metavar='NAME',
                    help='train nothing: test the finished runs again with --test-options (e.g. another val '
                         'set) into metrics_NAME.json, and tabulate those')
+    p.add_argument('--import-runs', nargs='+', default=[], metavar='CSV',
+                   help='also tabulate the runs of these <name>_runs.csv files (written by --docs) where '
+                        'OUT has no finished run; those runs are not run again')
     p.add_argument('--in-process', action='store_true', help='call the tools in this process (tests)')
     p.add_argument('--keep-going', action='store_true', help='after a failed run, go on with the next one')
     p.add_argument('--list-variants', action='store_true', help='print the variants and exit')
@@ -491,6 +505,9 @@ def _check_args(a) -> None:
         raise SystemExit(f'ptqat_study: two configs share a file name: {a.configs}')
     if len(set(a.seeds)) != len(a.seeds) or any(s < 0 for s in a.seeds):
         raise SystemExit(f'ptqat_study: seeds must be distinct non-negative integers, got {a.seeds}')
+    if a.metric == COMMON_NDS and a.import_runs:
+        raise SystemExit(f'ptqat_study: --metric {COMMON_NDS} cannot use --import-runs: it is recomputed from '
+                         'every run\'s per-class metrics, which a runs CSV does not hold')
     if a.metric == COMMON_NDS and a.lower_is_better:
         raise SystemExit(f'ptqat_study: --metric {COMMON_NDS} is higher-is-better; drop --lower-is-better')
     if a.eval_set is not None:
@@ -536,20 +553,122 @@ def _check_identity(out: str, a) -> None:
 
 RUN_COLUMNS = ('config', 'variant', 'seed', 'metric', 'value', 'params_trainable', 'params_total',
                'layers_selected', 'layers_quantized', 'theta', 'wall_s')
+# the options a run was made with (JSON), written since the runs CSV can be imported again;
+# CSVs written before them have only RUN_COLUMNS
+OPTION_COLUMNS = ('train_options', 'test_options', 'deterministic', 'eval_set')
+_RUN_TYPES = dict(value=float, params_trainable=int, params_total=int, layers_selected=int,
+                  layers_quantized=int, theta=float, wall_s=float)
 
 
-def write_runs_csv(results: Dict[str, Dict[str, Dict[int, dict]]], metric: str, path: str) -> None:
-    """Every finished run, one row (``RUN_COLUMNS``): the per-seed values behind the tables, kept
-    beside them in ``--docs`` so they outlive the run directories."""
+def study_options(a) -> Dict[str, Any]:
+    """What a run of this call is made with (``OPTION_COLUMNS``): ``test_options`` are the
+    evaluation set's with ``--eval-set``."""
+    return dict(train_options=a.train_options, test_options=a.test_options, deterministic=a.deterministic,
+                eval_set=a.eval_set)
+
+
+def write_runs_csv(results: Dict[str, Dict[str, Dict[int, dict]]], metric: str, path: str,
+                   options: Optional[Dict[str, Any]] = None) -> None:
+    """Every finished run, one row (``RUN_COLUMNS`` + ``OPTION_COLUMNS``): the per-seed values
+    behind the tables, kept beside them in ``--docs`` so they outlive the run directories
+    (``--import-runs`` reads them back)."""
+    opts = [json.dumps((options or {}).get(k)) for k in OPTION_COLUMNS]
     with open(path, 'w', newline='') as f:
         w = csv.writer(f)
-        w.writerow(RUN_COLUMNS)
+        w.writerow(RUN_COLUMNS + OPTION_COLUMNS)
         for cfg, per_variant in results.items():
             for variant, per_seed in per_variant.items():
                 for seed in sorted(per_seed):
                     r = per_seed[seed]
                     w.writerow([cfg, variant, seed, metric] + ['' if r.get(k) is None else r[k]
-                                                               for k in RUN_COLUMNS[4:]])
+                                                               for k in RUN_COLUMNS[4:]] + opts)
+
+
+def _parse_run_row(row: Dict[str, str], where: str) -> Dict[str, Any]:
+    run: Dict[str, Any] = {}
+    for key, typ in _RUN_TYPES.items():
+        text = row[key].strip()
+        try:
+            run[key] = None if text == '' else (int(float(text)) if typ is int else typ(text))
+        except ValueError:
+            raise SystemExit(f'ptqat_study: {where}: {key}={text!r} is not a number') from None
+    if run['value'] is None:
+        raise SystemExit(f'ptqat_study: {where}: the row has no value')
+    return run
+
+
+def read_runs_csv(path: str, metric: str, options: Dict[str, Any]) -> Dict[tuple, Dict[str, Any]]:
+    """The runs of a ``<name>_runs.csv`` as ``{(config, variant, seed): run}``. Every row must
+    be of ``metric`` and, where the CSV has ``OPTION_COLUMNS``, made with ``options`` (else
+    SystemExit naming the row); a CSV without them is taken on trust (printed)."""
+    if not osp.isfile(path):
+        raise SystemExit(f'ptqat_study: --import-runs {path}: no such file')
+    with open(path, newline='') as f:
+        reader = csv.DictReader(f)
+        header = tuple(reader.fieldnames or ())
+        missing = [c for c in RUN_COLUMNS if c not in header]
+        if missing:
+            raise SystemExit(f'ptqat_study: --import-runs {path}: not a runs CSV of this tool (no column(s) '
+                             f'{missing}; expected {", ".join(RUN_COLUMNS)})')
+        checked = [c for c in OPTION_COLUMNS if c in header]
+        if not checked:
+            print(f'[study] {path} predates the option columns: its runs are taken to be made with this '
+                  f'call\'s options {options}', flush=True)
+        runs: Dict[tuple, Dict[str, Any]] = {}
+        for line, row in enumerate(reader, start=2):
+            where = f'--import-runs {path} line {line}'
+            if row['metric'] != metric:
+                raise SystemExit(f'ptqat_study: {where}: metric {row["metric"]!r}, but this call tabulates '
+                                 f'{metric!r} (import the runs CSV of that metric)')
+            for col in checked:
+                value = json.loads(row[col])
+                if value != options[col]:
+                    raise SystemExit(f'ptqat_study: {where}: made with {col}={value!r}, this call has '
+                                     f'{options[col]!r}; import only runs made with the same options')
+            try:
+                key = (row['config'], row['variant'], int(row['seed']))
+            except ValueError:
+                raise SystemExit(f'ptqat_study: {where}: seed={row["seed"]!r} is not an integer') from None
+            if key in runs:
+                raise SystemExit(f'ptqat_study: {where}: {key} appears twice')
+            runs[key] = dict(_parse_run_row(row, where), imported=path)
+    return runs
+
+
+def import_runs(paths: Sequence[str], metric: str, options: Dict[str, Any]) -> Dict[tuple, Dict[str, Any]]:
+    """The runs of several runs CSVs; a (config, variant, seed) in two of them is refused."""
+    runs: Dict[tuple, Dict[str, Any]] = {}
+    for path in paths:
+        for key, run in read_runs_csv(path, metric, options).items():
+            if key in runs:
+                raise SystemExit(f'ptqat_study: --import-runs: {key} is in both {runs[key]["imported"]} '
+                                 f'and {path}')
+            runs[key] = run
+    return runs
+
+
+def merge_imported(results: Dict[str, Dict[str, Dict[int, dict]]], imported: Dict[tuple, Dict[str, Any]],
+                   plan: Sequence[tuple]) -> List[str]:
+    """Add the imported runs of the plan that have no finished run directory to ``results``
+    (in place); returns what to report: runs found both ways with other values (the run
+    directory's is kept) and the imported runs outside the plan."""
+    notes = []
+    in_plan = {(config_name(c), v, s) for c, v, s in plan}
+    for key in sorted(imported):
+        cfg, variant, seed = key
+        if key not in in_plan:
+            continue
+        local = results.get(cfg, {}).get(variant, {}).get(seed)
+        if local is None:
+            results.setdefault(cfg, {}).setdefault(variant, {})[seed] = imported[key]
+        elif not math.isclose(local['value'], imported[key]['value'], rel_tol=0, abs_tol=1e-9):
+            notes.append(f'{cfg} {variant} seed {seed}: the run directory has {local["value"]:.6g}, '
+                         f'{imported[key]["imported"]} {imported[key]["value"]:.6g}; the run directory\'s is used')
+    outside = sorted(set(imported) - in_plan)
+    if outside:
+        notes.append(f'{len(outside)} imported run(s) outside this call\'s configs, variants and seeds are not '
+                     f'tabulated (first: {outside[0]})')
+    return notes
 
 
 def _fmt_s(seconds: float) -> str:
@@ -575,11 +694,17 @@ def main(argv=None) -> Dict[str, Any]:
     def finished(c: str, v: str, s: int, name: str = metrics_file(None)) -> bool:
         return osp.isfile(osp.join(a.out, config_name(c), v, f'seed{s}', name))
 
+    imported = import_runs(a.import_runs, a.metric, study_options(a))
     out_name = metrics_file(a.eval_set)
+
+    def done(c: str, v: str, s: int) -> bool:
+        return finished(c, v, s, out_name) or (config_name(c), v, s) in imported
+
     trained = [p for p in plan if a.eval_set is None or finished(*p)]
-    todo = [p for p in trained if a.rerun or not finished(*p, out_name)]
+    todo = [p for p in trained if a.rerun or not done(*p)]
     skipped = len(trained) - len(todo)
-    what = 'runs' if a.eval_set is None else f'evaluations on {a.eval_set!r} ({len(plan) - len(trained)} runs unfinished)'
+    unfinished = [p for p in plan if p not in trained and (config_name(p[0]), p[1], p[2]) not in imported]
+    what = 'runs' if a.eval_set is None else f'evaluations on {a.eval_set!r} ({len(unfinished)} runs unfinished)'
     print(f'[study] {len(plan)} {what} ({len(a.configs)} config(s) x {len(a.variants)} variant(s) x '
           f'{len(a.seeds)} seed(s)); {skipped} finished already, {len(todo)} to run', flush=True)
     for k, (cfg, variant, seed) in enumerate(todo, start=1):
@@ -608,12 +733,19 @@ def main(argv=None) -> Dict[str, Any]:
         r = collect_run(osp.join(a.out, config_name(cfg), variant, f'seed{seed}'), a.metric, a.eval_set)
         if r is not None:
             results.setdefault(config_name(cfg), {}).setdefault(variant, {})[seed] = r
+    if a.import_runs:
+        n_local = sum(len(per) for pv in results.values() for per in pv.values())
+        for note in merge_imported(results, imported, plan):
+            print(f'[study] --import-runs: {note}', flush=True)
+        n_all = sum(len(per) for pv in results.values() for per in pv.values())
+        print(f'[study] tabulating {n_all} runs: {n_local} from {a.out}, {n_all - n_local} imported', flush=True)
     common = apply_common_nds(results) if a.metric == COMMON_NDS else None
     summary = summarize(results, not a.lower_is_better)
     paired = paired_differences(results, not a.lower_is_better)
     doc = dict(metric=a.metric, common_classes=common, higher_is_better=not a.lower_is_better, seeds=a.seeds,
                variants=a.variants,
                train_options=a.train_options, test_options=a.test_options, eval_set=a.eval_set,
+               imported_from=a.import_runs,
                runs={c: {v: {str(s): r for s, r in per.items()} for v, per in pv.items()} for c, pv in results.items()},
                summary=summary, paired=paired)
     results_path = osp.join(a.out, eval_file('results', a.eval_set))
@@ -626,6 +758,9 @@ def main(argv=None) -> Dict[str, Any]:
         header = (f'PTQAT study: `{cmd}`\n\n{a.metric} on {split}; mean ± sample std over the '
                   f'finished runs of the seeds {a.seeds} (the seeds column counts them; seed = calibration '
                   f'batches, fine-tuning order and random selection). Run by run: `{a.name}_runs.csv`.')
+        if a.import_runs:
+            header += (' Runs not in the run directories are taken from ' +
+                       ', '.join(f'`{osp.basename(x)}`' for x in a.import_runs) + ' (`--import-runs`).')
         if common:
             header += ''.join(f'\n\n{COMMON_NDS} of {c}: NDS with the five TP errors averaged over the '
                               f'classes above 10 % recall in all its runs ({", ".join(cl)}); not the '
@@ -633,7 +768,7 @@ def main(argv=None) -> Dict[str, Any]:
         with open(osp.join(a.docs, f'{a.name}.md'), 'w') as f:
             f.write(markdown(summary, a.metric, not a.lower_is_better, header, paired))
         plot(summary, a.metric, osp.join(a.docs, f'{a.name}_params.png'), osp.join(a.docs, f'{a.name}_ratio.png'))
-        write_runs_csv(results, a.metric, osp.join(a.docs, f'{a.name}_runs.csv'))
+        write_runs_csv(results, a.metric, osp.join(a.docs, f'{a.name}_runs.csv'), study_options(a))
     print(f'[study] done: {ran} run, {skipped} skipped (finished before), {failed} failed; '
           f'results in {results_path}', flush=True)
     return dict(ran=ran, skipped=skipped, failed=failed, summary=summary)

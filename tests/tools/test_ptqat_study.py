@@ -242,3 +242,85 @@ def test_common_class_nds_metric_on_crafted_detection_runs(config, tmp_path):
     (out / 'toy_ptqat' / 'qat' / 'seed1' / 'metrics.json').write_text(json.dumps({'mse': 0.1}))
     with pytest.raises(SystemExit, match=r'qat/seed1/metrics.json: no NDS'):
         study.main(argv + ['--metric', 'NDS-common'])
+
+
+def test_import_runs_grows_a_study_after_its_run_directories_are_gone(config, tmp_path, capsys):
+    """--import-runs: the runs of an earlier study's runs CSV are tabulated with new seeds and
+    not run again; rows of another metric or other options, or twice, are refused."""
+    study = load_tool('ptqat_study')
+    docs = tmp_path / 'docs'
+    base = ['--variants', 'ptq', 'ptqat', '--metric', 'mse', '--lower-is-better', '--in-process']
+    first = study.main([config, *base, '--seeds', '0', '--out', str(tmp_path / 'old'), '--docs', str(docs),
+                        '--name', 'old'])
+    old_csv = docs / 'old_runs.csv'
+    rows = list(csv.DictReader(old_csv.open()))
+    assert [r['train_options'] for r in rows] == ['[]', '[]'] and rows[0]['deterministic'] == 'false'
+    # the old run directories are gone: seeds 0-1 into a new OUT run only seed 1's two runs
+    grown = study.main([config, *base, '--seeds', '0', '1', '--out', str(tmp_path / 'new'), '--docs', str(docs),
+                        '--name', 'new', '--import-runs', str(old_csv)])
+    assert grown['ran'] == 2 and grown['skipped'] == 2
+    assert not (tmp_path / 'new' / 'toy_ptqat' / 'ptq' / 'seed0').exists()
+    assert 'tabulating 4 runs: 2 from' in capsys.readouterr().out
+    for variant in ('ptq', 'ptqat'):
+        s = grown['summary']['toy_ptqat'][variant]
+        assert s['n'] == 2 and s['seeds'] == [0, 1]
+        old = first['summary']['toy_ptqat'][variant]['mean']
+        assert old in (s['min'], s['max'])  # seed 0's value is the imported one
+    assert len(list(csv.DictReader((docs / 'new_runs.csv').open()))) == 4
+    assert '`old_runs.csv` (`--import-runs`)' in (docs / 'new.md').read_text()
+    results = json.loads((tmp_path / 'new' / 'results.json').read_text())
+    assert results['runs']['toy_ptqat']['ptq']['0']['imported'] == str(old_csv)
+    # a run found both ways keeps the run directory's value and reports the difference
+    changed = old_csv.read_text().replace(rows[0]['value'], '123.0', 1)
+    (tmp_path / 'changed.csv').write_text(changed)
+    again = study.main([config, *base, '--seeds', '1', '--out', str(tmp_path / 'new'), '--summarize-only',
+                        '--import-runs', str(tmp_path / 'changed.csv')])
+    assert again['summary']['toy_ptqat']['ptq']['n'] == 1
+    printed = capsys.readouterr().out
+    assert 'imported run(s) outside this call' in printed
+    new_rows = list(csv.DictReader((docs / 'new_runs.csv').open()))
+    seed1 = next(r for r in new_rows if r['variant'] == 'ptq' and r['seed'] == '1')
+    (tmp_path / 'seed1.csv').write_text((docs / 'new_runs.csv').read_text().replace(seed1['value'], '7.5'))
+    kept = study.main([config, *base, '--seeds', '1', '--out', str(tmp_path / 'new'), '--summarize-only',
+                       '--import-runs', str(tmp_path / 'seed1.csv')])
+    assert kept['summary']['toy_ptqat']['ptq']['mean'] == pytest.approx(float(seed1['value']))
+    assert "ptq seed 1: the run directory has" in capsys.readouterr().out
+    # refusals: other options, another metric, twice, NDS-common, a CSV of something else
+    with pytest.raises(SystemExit, match=r"line 2: made with deterministic=False, this call has True"):
+        study.main([config, *base, '--seeds', '0', '--out', str(tmp_path / 'det'), '--deterministic',
+                    '--summarize-only', '--import-runs', str(old_csv)])
+    with pytest.raises(SystemExit, match=r"line 2: metric 'mse', but this call tabulates 'NDS'"):
+        study.main([config, '--variants', 'ptq', '--seeds', '0', '--out', str(tmp_path / 'new'),
+                    '--summarize-only', '--import-runs', str(old_csv)])
+    with pytest.raises(SystemExit, match=r"is in both .*old_runs.csv and .*changed.csv"):
+        study.main([config, *base, '--seeds', '0', '--out', str(tmp_path / 'new'), '--summarize-only',
+                    '--import-runs', str(old_csv), str(tmp_path / 'changed.csv')])
+    with pytest.raises(SystemExit, match='NDS-common cannot use --import-runs'):
+        study.main([config, '--metric', 'NDS-common', '--out', str(tmp_path / 'new'), '--summarize-only',
+                    '--import-runs', str(old_csv)])
+    (tmp_path / 'other.csv').write_text('a,b\n1,2\n')
+    with pytest.raises(SystemExit, match=r"not a runs CSV of this tool \(no column\(s\) \['config'"):
+        study.main([config, *base, '--out', str(tmp_path / 'new'), '--summarize-only',
+                    '--import-runs', str(tmp_path / 'other.csv')])
+    with pytest.raises(SystemExit, match='no such file'):
+        study.main([config, *base, '--out', str(tmp_path / 'new'), '--summarize-only',
+                    '--import-runs', str(tmp_path / 'nope.csv')])
+
+
+def test_import_runs_reads_a_csv_from_before_the_option_columns(config, tmp_path, capsys):
+    """The runs CSVs committed before the option columns (RUN_COLUMNS only) are taken on trust,
+    with a printed note; a bad number names its line."""
+    study = load_tool('ptqat_study')
+    header = ','.join(study.RUN_COLUMNS)
+    (tmp_path / 'old.csv').write_text(header + '\ntoy_ptqat,qat,3,NDS,0.25,1000,2000,7,7,,12.5\n'
+                                      'toy_ptqat,ptqat,3,NDS,0.26,400,2000,3,7,0.01,10\n')
+    res = study.main([config, '--variants', 'qat', 'ptqat', '--seeds', '3', '--out', str(tmp_path / 'o'),
+                      '--summarize-only', '--import-runs', str(tmp_path / 'old.csv')])
+    assert 'predates the option columns' in capsys.readouterr().out
+    s = res['summary']['toy_ptqat']
+    assert s['ptqat']['mean'] == pytest.approx(0.26) and s['ptqat']['params_trainable'] == 400
+    assert s['ptqat']['minus_qat']['mean'] == pytest.approx(0.01) and s['ptqat']['ge_qat'] == 1
+    (tmp_path / 'bad.csv').write_text(header + '\ntoy_ptqat,qat,3,NDS,high,1000,2000,7,7,,12.5\n')
+    with pytest.raises(SystemExit, match=r"bad.csv line 2: value='high' is not a number"):
+        study.main([config, '--variants', 'qat', '--seeds', '3', '--out', str(tmp_path / 'o'),
+                    '--summarize-only', '--import-runs', str(tmp_path / 'bad.csv')])
