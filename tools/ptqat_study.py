@@ -54,7 +54,10 @@ value, and a different value is reported). Each row must be of ``--metric`` and,
 records them, made with this call's ``--train-options``, ``--test-options``,
 ``--deterministic`` and ``--eval-set`` (else refused); a CSV from before those columns is
 taken on trust (printed). ``NDS-common`` cannot be imported (it needs every run's per-class
-metrics).
+metrics). Every run records the machine it ran on (:func:`machine_fingerprint`: CPU, the
+instruction set of torch's kernels, torch version) in ``run.json`` (``run_<NAME>.json`` for an
+``--eval-set`` test), the runs CSV carries it, and the tables' header names every machine their
+runs came from: ``--deterministic`` reruns are bit-identical only on the same kind of machine.
 
 ``--eval-set NAME --test-options ...`` trains nothing: it tests every finished run's checkpoint
 again with the run's own test options plus these (e.g. a larger val set: the data root and
@@ -71,6 +74,7 @@ import json
 import math
 import os
 import os.path as osp
+import platform
 import re
 import shlex
 import statistics
@@ -172,6 +176,38 @@ def _tool_call(tool: str, argv: List[str], in_process: bool, log: str) -> None:
         raise RuntimeError(f'tools/{tool}.py failed (exit {proc.returncode}); log: {log}')
 
 
+def _cpuinfo() -> Dict[str, str]:
+    """The first processor's fields of ``/proc/cpuinfo`` (empty where there is none)."""
+    fields: Dict[str, str] = {}
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if not line.strip():
+                    break
+                key, _, value = line.partition(':')
+                fields[key.strip()] = value.strip()
+    except OSError:
+        pass
+    return fields
+
+
+def machine_fingerprint() -> str:
+    """What a deterministic run's bits depend on besides the code, data and seed: the CPU (vendor,
+    model name, family / model / stepping), the instruction set torch's kernels use and the torch
+    version, e.g. ``AuthenticAMD AMD EPYC 25/1/1, AVX2, torch 2.13.0+cpu``. Two machines with the
+    same model name can differ in the rest (README, Reproducibility)."""
+    import torch
+    info = _cpuinfo()
+    cpu = ' '.join(x for x in (info.get('vendor_id'), info.get('model name')) if x) or platform.processor() \
+        or platform.machine()
+    fms = '/'.join(info.get(k, '?') for k in ('cpu family', 'model', 'stepping'))
+    try:
+        isa = torch.backends.cpu.get_cpu_capability()
+    except AttributeError:  # torch < 2.1
+        isa = 'isa ?'
+    return f'{cpu} {fms}, {isa}, torch {torch.__version__}'
+
+
 def run_one(config: str, hook_index: int, variant: str, seed: int, run_dir: str, train_extra: Sequence[str],
             test_extra: Sequence[str], in_process: bool, deterministic: bool = False) -> Dict[str, Any]:
     """Train and test one (config, variant, seed); returns its record (also ``run.json``)."""
@@ -188,7 +224,7 @@ def run_one(config: str, hook_index: int, variant: str, seed: int, run_dir: str,
                                    in_process)
     record = dict(config=config, variant=variant, seed=seed, train_cfg_options=train_items,
                   test_cfg_options=list(test_extra), deterministic=deterministic, checkpoint=ckpt,
-                  wall_s=round(time.time() - start, 1))
+                  wall_s=round(time.time() - start, 1), machine=machine_fingerprint())
     _write_json(osp.join(run_dir, 'run.json'), record)
     os.replace(metrics_tmp, osp.join(run_dir, metrics_file(None)))  # written last: marks the run finished
     return record
@@ -218,6 +254,7 @@ def eval_one(run_dir: str, eval_set: str, test_extra: Sequence[str], in_process:
     tmp = _test_checkpoint(run_dir, eval_set, run['config'], run['checkpoint'], run['seed'], exp,
                            [*run.get('test_cfg_options', []), *test_extra], bool(run.get('deterministic')),
                            in_process)
+    _write_json(osp.join(run_dir, eval_file('run', eval_set)), dict(eval_set=eval_set, machine=machine_fingerprint()))
     os.replace(tmp, osp.join(run_dir, metrics_file(eval_set)))
 
 
@@ -273,9 +310,14 @@ def collect_run(run_dir: str, metric: str, eval_set: Optional[str] = None) -> Op
         value = _nds_breakdown(metrics, osp.join(run_dir, metrics_file(eval_set)))
     else:
         value = pick_metric(metrics, metric)
+    machine = run.get('machine')
+    if eval_set is not None:  # tested again, maybe elsewhere
+        tested = (_load(osp.join(run_dir, eval_file('run', eval_set))) or {}).get('machine')
+        if tested != machine:
+            machine = f'trained on {machine or "?"}; tested on {tested or "?"}'
     return dict(value=value, params_trainable=params, params_total=res.get('params_total'),
                 layers_selected=summary.get('num_selected'), layers_quantized=summary.get('num_layers'),
-                theta=summary.get('effective_threshold'), wall_s=run.get('wall_s'))
+                theta=summary.get('effective_threshold'), wall_s=run.get('wall_s'), machine=machine)
 
 
 def _projects_on_path() -> None:
@@ -553,9 +595,11 @@ def _check_identity(out: str, a) -> None:
 
 RUN_COLUMNS = ('config', 'variant', 'seed', 'metric', 'value', 'params_trainable', 'params_total',
                'layers_selected', 'layers_quantized', 'theta', 'wall_s')
-# the options a run was made with (JSON), written since the runs CSV can be imported again;
-# CSVs written before them have only RUN_COLUMNS
+# the options a run was made with (JSON), written since the runs CSV can be imported again, and
+# the machine it ran on (machine_fingerprint; empty: not recorded); CSVs written before them have
+# only RUN_COLUMNS
 OPTION_COLUMNS = ('train_options', 'test_options', 'deterministic', 'eval_set')
+MACHINE_COLUMN = 'machine'
 _RUN_TYPES = dict(value=float, params_trainable=int, params_total=int, layers_selected=int,
                   layers_quantized=int, theta=float, wall_s=float)
 
@@ -575,13 +619,14 @@ def write_runs_csv(results: Dict[str, Dict[str, Dict[int, dict]]], metric: str, 
     opts = [json.dumps((options or {}).get(k)) for k in OPTION_COLUMNS]
     with open(path, 'w', newline='') as f:
         w = csv.writer(f)
-        w.writerow(RUN_COLUMNS + OPTION_COLUMNS)
+        w.writerow(RUN_COLUMNS + OPTION_COLUMNS + (MACHINE_COLUMN,))
         for cfg, per_variant in results.items():
             for variant, per_seed in per_variant.items():
                 for seed in sorted(per_seed):
                     r = per_seed[seed]
                     w.writerow([cfg, variant, seed, metric] + ['' if r.get(k) is None else r[k]
-                                                               for k in RUN_COLUMNS[4:]] + opts)
+                                                               for k in RUN_COLUMNS[4:]] + opts
+                               + [r.get('machine') or ''])
 
 
 def _parse_run_row(row: Dict[str, str], where: str) -> Dict[str, Any]:
@@ -631,7 +676,7 @@ def read_runs_csv(path: str, metric: str, options: Dict[str, Any]) -> Dict[tuple
                 raise SystemExit(f'ptqat_study: {where}: seed={row["seed"]!r} is not an integer') from None
             if key in runs:
                 raise SystemExit(f'ptqat_study: {where}: {key} appears twice')
-            runs[key] = dict(_parse_run_row(row, where), imported=path)
+            runs[key] = dict(_parse_run_row(row, where), imported=path, machine=row.get(MACHINE_COLUMN) or None)
     return runs
 
 
@@ -662,13 +707,32 @@ def merge_imported(results: Dict[str, Dict[str, Dict[int, dict]]], imported: Dic
         if local is None:
             results.setdefault(cfg, {}).setdefault(variant, {})[seed] = imported[key]
         elif not math.isclose(local['value'], imported[key]['value'], rel_tol=0, abs_tol=1e-9):
-            notes.append(f'{cfg} {variant} seed {seed}: the run directory has {local["value"]:.6g}, '
-                         f'{imported[key]["imported"]} {imported[key]["value"]:.6g}; the run directory\'s is used')
+            notes.append(f'{cfg} {variant} seed {seed}: the run directory has {local["value"]:.6g} '
+                         f'(machine: {local.get("machine") or "not recorded"}), {imported[key]["imported"]} '
+                         f'{imported[key]["value"]:.6g} (machine: {imported[key].get("machine") or "not recorded"}); '
+                         'the run directory\'s is used')
     outside = sorted(set(imported) - in_plan)
     if outside:
         notes.append(f'{len(outside)} imported run(s) outside this call\'s configs, variants and seeds are not '
                      f'tabulated (first: {outside[0]})')
     return notes
+
+
+def machines_note(results: Dict[str, Dict[str, Dict[int, dict]]]) -> str:
+    """One sentence naming the machines the tabulated runs ran on, with their run counts (a
+    deterministic rerun is bit-identical only on the same kind of machine)."""
+    counts: Dict[str, int] = {}
+    for per_variant in results.values():
+        for per_seed in per_variant.values():
+            for r in per_seed.values():
+                name = r.get('machine') or 'not recorded'
+                counts[name] = counts.get(name, 0) + 1
+    if not counts:
+        return ''
+    if len(counts) == 1:
+        return f' Machine: {next(iter(counts))}.'
+    return ' Machines: ' + '; '.join(f'{m} ({n} runs)' for m, n in sorted(counts.items())) + \
+        ' (a run is bit-identical only on its kind of machine; see `_runs.csv`).'
 
 
 def _fmt_s(seconds: float) -> str:
@@ -758,6 +822,7 @@ def main(argv=None) -> Dict[str, Any]:
         header = (f'PTQAT study: `{cmd}`\n\n{a.metric} on {split}; mean ± sample std over the '
                   f'finished runs of the seeds {a.seeds} (the seeds column counts them; seed = calibration '
                   f'batches, fine-tuning order and random selection). Run by run: `{a.name}_runs.csv`.')
+        header += machines_note(results)
         if a.import_runs:
             header += (' Runs not in the run directories are taken from ' +
                        ', '.join(f'`{osp.basename(x)}`' for x in a.import_runs) + ' (`--import-runs`).')

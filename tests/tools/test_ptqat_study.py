@@ -255,6 +255,7 @@ def test_import_runs_grows_a_study_after_its_run_directories_are_gone(config, tm
     old_csv = docs / 'old_runs.csv'
     rows = list(csv.DictReader(old_csv.open()))
     assert [r['train_options'] for r in rows] == ['[]', '[]'] and rows[0]['deterministic'] == 'false'
+    assert {r['machine'] for r in rows} == {study.machine_fingerprint()}  # e.g. '... 25/1/1, AVX2, torch 2.13.0'
     # the old run directories are gone: seeds 0-1 into a new OUT run only seed 1's two runs
     grown = study.main([config, *base, '--seeds', '0', '1', '--out', str(tmp_path / 'new'), '--docs', str(docs),
                         '--name', 'new', '--import-runs', str(old_csv)])
@@ -268,6 +269,7 @@ def test_import_runs_grows_a_study_after_its_run_directories_are_gone(config, tm
         assert old in (s['min'], s['max'])  # seed 0's value is the imported one
     assert len(list(csv.DictReader((docs / 'new_runs.csv').open()))) == 4
     assert '`old_runs.csv` (`--import-runs`)' in (docs / 'new.md').read_text()
+    assert f'Machine: {study.machine_fingerprint()}.' in (docs / 'new.md').read_text()
     results = json.loads((tmp_path / 'new' / 'results.json').read_text())
     assert results['runs']['toy_ptqat']['ptq']['0']['imported'] == str(old_csv)
     # a run found both ways keeps the run directory's value and reports the difference
@@ -315,8 +317,10 @@ def test_import_runs_reads_a_csv_from_before_the_option_columns(config, tmp_path
     (tmp_path / 'old.csv').write_text(header + '\ntoy_ptqat,qat,3,NDS,0.25,1000,2000,7,7,,12.5\n'
                                       'toy_ptqat,ptqat,3,NDS,0.26,400,2000,3,7,0.01,10\n')
     res = study.main([config, '--variants', 'qat', 'ptqat', '--seeds', '3', '--out', str(tmp_path / 'o'),
-                      '--summarize-only', '--import-runs', str(tmp_path / 'old.csv')])
+                      '--summarize-only', '--import-runs', str(tmp_path / 'old.csv'), '--docs', str(tmp_path),
+                      '--name', 'd'])
     assert 'predates the option columns' in capsys.readouterr().out
+    assert 'Machine: not recorded.' in (tmp_path / 'd.md').read_text()
     s = res['summary']['toy_ptqat']
     assert s['ptqat']['mean'] == pytest.approx(0.26) and s['ptqat']['params_trainable'] == 400
     assert s['ptqat']['minus_qat']['mean'] == pytest.approx(0.01) and s['ptqat']['ge_qat'] == 1
@@ -324,3 +328,23 @@ def test_import_runs_reads_a_csv_from_before_the_option_columns(config, tmp_path
     with pytest.raises(SystemExit, match=r"bad.csv line 2: value='high' is not a number"):
         study.main([config, '--variants', 'qat', '--seeds', '3', '--out', str(tmp_path / 'o'),
                     '--summarize-only', '--import-runs', str(tmp_path / 'bad.csv')])
+
+
+def test_machine_of_each_run_is_recorded_and_named(tmp_path):
+    """run.json / run_<eval>.json carry the machine; a run tested again elsewhere names both, and
+    the tables name every machine their runs came from."""
+    study = load_tool('ptqat_study')
+    run = tmp_path / 'r'
+    run.mkdir()
+    (run / 'run.json').write_text(json.dumps({'machine': 'A'}))
+    for name in ('metrics.json', 'metrics_big.json'):
+        (run / name).write_text(json.dumps({'mse': 0.5}))
+    assert study.collect_run(str(run), 'mse')['machine'] == 'A'
+    assert study.collect_run(str(run), 'mse', 'big')['machine'] == 'trained on A; tested on ?'
+    (run / 'run_big.json').write_text(json.dumps({'machine': 'B'}))
+    assert study.collect_run(str(run), 'mse', 'big')['machine'] == 'trained on A; tested on B'
+    (run / 'run_big.json').write_text(json.dumps({'machine': 'A'}))
+    assert study.collect_run(str(run), 'mse', 'big')['machine'] == 'A'
+    two = {'c': {'qat': {0: {'machine': 'A'}, 1: {'machine': 'B'}}, 'ptq': {0: {'machine': None}}}}
+    assert study.machines_note(two).startswith(' Machines: A (1 runs); B (1 runs); not recorded (1 runs)')
+    assert study.machines_note({'c': {'qat': {0: {'machine': 'A'}}}}) == ' Machine: A.'
