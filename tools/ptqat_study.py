@@ -364,15 +364,27 @@ PAIRS = (('ptqat', 'ptqat-large'), ('ptqat', 'random'), ('qat', 'ptq'), ('ptqat-
 
 
 def _paired(a: Dict[int, dict], b: Dict[int, dict], higher_is_better: bool) -> Optional[Dict[str, Any]]:
-    """a − b over the seeds both have: n, mean, sample std, and the seeds where a is at least as
-    good as b (None when no seed is shared)."""
+    """a − b over the seeds both have: n, mean, sample std, the seeds where a is at least as
+    good as b, and how many pairs compare runs of two machines (None when no seed is shared)."""
     seeds = sorted(set(a) & set(b))
     if not seeds:
         return None
     diffs = [a[s]['value'] - b[s]['value'] for s in seeds]
     mean, std = _mean_std(diffs)
     return dict(n=len(seeds), mean=mean, std=std, seeds=seeds,
-                a_at_least_b=sum((d >= 0) if higher_is_better else (d <= 0) for d in diffs))
+                a_at_least_b=sum((d >= 0) if higher_is_better else (d <= 0) for d in diffs),
+                across_machines=sum(_machine(a[s]) != _machine(b[s]) for s in seeds))
+
+
+def _machine(run: dict) -> str:
+    return run.get('machine') or 'not recorded'
+
+
+def _across(r: Optional[Dict[str, Any]]) -> str:
+    """' (k across machines)' when k of the pairs compare runs of two machines (whose rounding
+    differs, so the pair carries that difference too), else ''."""
+    k = (r or {}).get('across_machines', 0)
+    return f' ({k} across machines)' if k else ''
 
 
 def summarize(results: Dict[str, Dict[str, Dict[int, dict]]], higher_is_better: bool = True
@@ -434,14 +446,15 @@ def markdown(summary, metric: str, higher_is_better: bool, header: str = '', pai
             r = rows[variant]
             std = '–' if r['std'] is None else f"{r['std']:.4f}"
             params = '–' if r['params_trainable'] is None else f"{r['params_trainable'] / 1e6:.3f}M"
-            ge = '–' if variant == 'qat' or not r['paired_with_qat'] else f"{r['ge_qat']} / {r['paired_with_qat']}"
+            ge = '–' if variant == 'qat' or not r['paired_with_qat'] else \
+                f"{r['ge_qat']} / {r['paired_with_qat']}{_across(r.get('minus_qat'))}"
             lines.append(f"| {VARIANTS[variant]['label']} | {r['mean']:.4f} ± {std} | {r['min']:.4f} – {r['max']:.4f}"
                          f" | {r['n']} | {params} | {_pm(r.get('minus_qat'))} | {ge} |")
         pairs = (paired or {}).get(cfg)
         if pairs:
             lines += ['', f'Paired by seed, {metric} of a − b:', '',
                       f'| a − b | mean ± std | seeds where a {better} b |', '|---|---|---|']
-            lines += [f"| {k} | {_pm(p)} | {p['a_at_least_b']} / {p['n']} |" for k, p in pairs.items()]
+            lines += [f"| {k} | {_pm(p)} | {p['a_at_least_b']} / {p['n']}{_across(p)} |" for k, p in pairs.items()]
     return '\n'.join(lines) + '\n'
 
 

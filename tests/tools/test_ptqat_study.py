@@ -348,3 +348,23 @@ def test_machine_of_each_run_is_recorded_and_named(tmp_path):
     two = {'c': {'qat': {0: {'machine': 'A'}, 1: {'machine': 'B'}}, 'ptq': {0: {'machine': None}}}}
     assert study.machines_note(two).startswith(' Machines: A (1 runs); B (1 runs); not recorded (1 runs)')
     assert study.machines_note({'c': {'qat': {0: {'machine': 'A'}}}}) == ' Machine: A.'
+
+
+def test_pairs_across_machines_are_counted_and_shown():
+    """A pair whose two runs ran on different machines (or one not recorded) is counted in the
+    paired tables, since rounding differs between machines; same-machine pairs are not."""
+    study = load_tool('ptqat_study')
+
+    def runs(*machines):
+        return {s: dict(value=0.2 + s / 100, params_trainable=1, machine=m) for s, m in enumerate(machines)}
+    results = {'m': {'qat': runs('A', 'A', None), 'ptqat': runs('A', 'B', None),
+                     'ptqat-large': runs('A', 'B', 'B')}}
+    pairs = study.paired_differences(results)['m']
+    assert pairs['ptqat - ptqat-large']['across_machines'] == 1  # seed 2: not recorded vs B
+    summary = study.summarize(results)
+    assert summary['m']['ptqat']['minus_qat']['across_machines'] == 1  # seed 1: B vs A
+    assert summary['m']['ptqat-large']['minus_qat']['across_machines'] == 2
+    md = study.markdown(summary, 'NDS', True, paired=study.paired_differences(results))
+    assert '| 3 / 3 (1 across machines) |' in md and '| ptqat - ptqat-large | +0.0000 ± 0.0000 | 3 / 3 (1 across machines) |' in md
+    same = {'m': {'qat': runs('A', 'A'), 'ptqat': runs('A', 'A')}}
+    assert 'across' not in study.markdown(study.summarize(same), 'NDS', True, paired=study.paired_differences(same))
