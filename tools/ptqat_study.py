@@ -53,8 +53,9 @@ again, they are tabulated with the new ones (a run found both ways keeps the run
 value, and a different value is reported). Each row must be of ``--metric`` and, where the CSV
 records them, made with this call's ``--train-options``, ``--test-options``,
 ``--deterministic`` and ``--eval-set`` (else refused); a CSV from before those columns is
-taken on trust (printed). ``NDS-common`` cannot be imported (it needs every run's per-class
-metrics). Every run records the machine it ran on (:func:`machine_fingerprint`: CPU, the
+taken on trust (printed). ``NDS-common`` runs CSVs also hold each run's per-class metrics
+(``nds_metrics``), so the common classes and every value are recomputed over the grown set;
+those written before that column cannot be imported (refused). Every run records the machine it ran on (:func:`machine_fingerprint`: CPU, the
 instruction set of torch's kernels, torch version) in ``run.json`` (``run_<NAME>.json`` for an
 ``--eval-set`` test), the runs CSV carries it, and the tables' header names every machine their
 runs came from: ``--deterministic`` reruns are bit-identical only on the same kind of machine.
@@ -336,7 +337,9 @@ def _nds_breakdown(metrics: Dict[str, Any], path: str):
 
 def apply_common_nds(results: Dict[str, Dict[str, Dict[int, dict]]]) -> Dict[str, List[str]]:
     """Replace each run's NDS breakdown (``value``) by its common-class NDS, computed over all
-    the collected runs of its config; returns config -> the common classes."""
+    the collected runs of its config, keeping the breakdown as flat metrics in
+    ``nds_metrics`` (written to the runs CSV, so the set can be imported and grown); returns
+    config -> the common classes."""
     _projects_on_path()
     from ptqat.evaluation.nds_breakdown import common_class_nds
     classes = {}
@@ -347,9 +350,23 @@ def apply_common_nds(results: Dict[str, Dict[str, Dict[int, dict]]]) -> Dict[str
         except ValueError as e:
             raise SystemExit(f'ptqat_study: --metric {COMMON_NDS} for {cfg}: {e}') from e
         for r, score in zip(runs, scores):
+            r['nds_metrics'] = breakdown_metrics(r['value'])
             r['value'] = score
         classes[cfg] = list(common)
     return classes
+
+
+def breakdown_metrics(b) -> Dict[str, float]:
+    """An ``NDSBreakdown`` as the flat, prefix-less metrics ``parse_metrics`` reads back: NDS,
+    mAP, the mean and the per-class (``<class>_<error>``) TP errors (NaN where undefined)."""
+    flat = dict(NDS=b.nds, mAP=b.mean_ap, **b.mean_tp)
+    flat.update({f'{cls}_{err}': value for cls, errors in b.class_tp.items() for err, value in errors.items()})
+    return flat
+
+
+def _comparable(value) -> float:
+    """A run's value as a number (an NDS breakdown by its reported NDS)."""
+    return getattr(value, 'nds', value)
 
 
 def _mean_std(values: List[float]):
@@ -560,9 +577,6 @@ def _check_args(a) -> None:
         raise SystemExit(f'ptqat_study: two configs share a file name: {a.configs}')
     if len(set(a.seeds)) != len(a.seeds) or any(s < 0 for s in a.seeds):
         raise SystemExit(f'ptqat_study: seeds must be distinct non-negative integers, got {a.seeds}')
-    if a.metric == COMMON_NDS and a.import_runs:
-        raise SystemExit(f'ptqat_study: --metric {COMMON_NDS} cannot use --import-runs: it is recomputed from '
-                         'every run\'s per-class metrics, which a runs CSV does not hold')
     if a.metric == COMMON_NDS and a.lower_is_better:
         raise SystemExit(f'ptqat_study: --metric {COMMON_NDS} is higher-is-better; drop --lower-is-better')
     if a.eval_set is not None:
@@ -613,6 +627,9 @@ RUN_COLUMNS = ('config', 'variant', 'seed', 'metric', 'value', 'params_trainable
 # only RUN_COLUMNS
 OPTION_COLUMNS = ('train_options', 'test_options', 'deterministic', 'eval_set')
 MACHINE_COLUMN = 'machine'
+# NDS-common only: each run's NDS breakdown (flat metrics, JSON), since the common classes, and
+# so every value, are recomputed over whatever set of runs is tabulated
+NDS_METRICS_COLUMN = 'nds_metrics'
 _RUN_TYPES = dict(value=float, params_trainable=int, params_total=int, layers_selected=int,
                   layers_quantized=int, theta=float, wall_s=float)
 
@@ -630,16 +647,17 @@ def write_runs_csv(results: Dict[str, Dict[str, Dict[int, dict]]], metric: str, 
     behind the tables, kept beside them in ``--docs`` so they outlive the run directories
     (``--import-runs`` reads them back)."""
     opts = [json.dumps((options or {}).get(k)) for k in OPTION_COLUMNS]
+    extra = (NDS_METRICS_COLUMN,) if metric == COMMON_NDS else ()
     with open(path, 'w', newline='') as f:
         w = csv.writer(f)
-        w.writerow(RUN_COLUMNS + OPTION_COLUMNS + (MACHINE_COLUMN,))
+        w.writerow(RUN_COLUMNS + OPTION_COLUMNS + (MACHINE_COLUMN,) + extra)
         for cfg, per_variant in results.items():
             for variant, per_seed in per_variant.items():
                 for seed in sorted(per_seed):
                     r = per_seed[seed]
                     w.writerow([cfg, variant, seed, metric] + ['' if r.get(k) is None else r[k]
                                                                for k in RUN_COLUMNS[4:]] + opts
-                               + [r.get('machine') or ''])
+                               + [r.get('machine') or ''] + [json.dumps(r[k]) for k in extra])
 
 
 def _parse_run_row(row: Dict[str, str], where: str) -> Dict[str, Any]:
@@ -689,8 +707,30 @@ def read_runs_csv(path: str, metric: str, options: Dict[str, Any]) -> Dict[tuple
                 raise SystemExit(f'ptqat_study: {where}: seed={row["seed"]!r} is not an integer') from None
             if key in runs:
                 raise SystemExit(f'ptqat_study: {where}: {key} appears twice')
-            runs[key] = dict(_parse_run_row(row, where), imported=path, machine=row.get(MACHINE_COLUMN) or None)
+            run = dict(_parse_run_row(row, where), imported=path, machine=row.get(MACHINE_COLUMN) or None)
+            if metric == COMMON_NDS:
+                run['value'] = _imported_breakdown(row, where)
+            runs[key] = run
     return runs
+
+
+def _imported_breakdown(row: Dict[str, str], where: str):
+    """The NDS breakdown of an NDS-common row (its common-class NDS is recomputed over the new
+    set of runs)."""
+    if not row.get(NDS_METRICS_COLUMN):
+        raise SystemExit(f'ptqat_study: {where}: no {NDS_METRICS_COLUMN!r} column; {COMMON_NDS} rows can be '
+                         'imported only from runs CSVs that hold each run\'s per-class metrics (written since '
+                         '2026-12-06 20:30)')
+    try:
+        metrics = json.loads(row[NDS_METRICS_COLUMN])
+    except json.JSONDecodeError as e:
+        raise SystemExit(f'ptqat_study: {where}: {NDS_METRICS_COLUMN} is not JSON ({e})') from None
+    _projects_on_path()
+    from ptqat.evaluation.nds_breakdown import parse_metrics
+    try:
+        return parse_metrics(metrics, prefix='')
+    except ValueError as e:
+        raise SystemExit(f'ptqat_study: --metric {COMMON_NDS}: {where}: {e}') from e
 
 
 def import_runs(paths: Sequence[str], metric: str, options: Dict[str, Any]) -> Dict[tuple, Dict[str, Any]]:
@@ -719,11 +759,12 @@ def merge_imported(results: Dict[str, Dict[str, Dict[int, dict]]], imported: Dic
         local = results.get(cfg, {}).get(variant, {}).get(seed)
         if local is None:
             results.setdefault(cfg, {}).setdefault(variant, {})[seed] = imported[key]
-        elif not math.isclose(local['value'], imported[key]['value'], rel_tol=0, abs_tol=1e-9):
-            notes.append(f'{cfg} {variant} seed {seed}: the run directory has {local["value"]:.6g} '
+        elif not math.isclose(_comparable(local['value']), _comparable(imported[key]['value']), rel_tol=0,
+                              abs_tol=1e-9):
+            notes.append(f'{cfg} {variant} seed {seed}: the run directory has {_comparable(local["value"]):.6g} '
                          f'(machine: {local.get("machine") or "not recorded"}), {imported[key]["imported"]} '
-                         f'{imported[key]["value"]:.6g} (machine: {imported[key].get("machine") or "not recorded"}); '
-                         'the run directory\'s is used')
+                         f'{_comparable(imported[key]["value"]):.6g} (machine: '
+                         f'{imported[key].get("machine") or "not recorded"}); the run directory\'s is used')
     outside = sorted(set(imported) - in_plan)
     if outside:
         notes.append(f'{len(outside)} imported run(s) outside this call\'s configs, variants and seeds are not '

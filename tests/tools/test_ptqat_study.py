@@ -239,6 +239,34 @@ def test_common_class_nds_metric_on_crafted_detection_runs(config, tmp_path):
         (docs / 'c.md').read_text()
     with pytest.raises(SystemExit, match='higher-is-better'):
         study.main(argv + ['--metric', 'NDS-common', '--lower-is-better'])
+    # its runs CSV holds every run's per-class metrics: imported into an empty OUT, the same tables
+    imported = study.main([config, '--variants', 'qat', 'ptqat', '--seeds', '0', '1', '--out', str(tmp_path / 'o2'),
+                           '--summarize-only', '--metric', 'NDS-common', '--import-runs', str(docs / 'c_runs.csv'),
+                           '--docs', str(docs), '--name', 'c2'])['summary']
+    assert imported['toy_ptqat']['ptqat']['mean'] == pytest.approx(by_common['toy_ptqat']['ptqat']['mean'], abs=1e-12)
+    assert json.loads((tmp_path / 'o2' / 'results.json').read_text())['common_classes'] == {'toy_ptqat': common}
+    # grown in a new OUT by a run where the truck falls under 10 % recall: the imported runs'
+    # common classes shrink with it
+    run = tmp_path / 'o4' / 'toy_ptqat' / 'ptq' / 'seed0'
+    run.mkdir(parents=True)
+    no_truck = [c for c in common if c != 'truck']
+    (run / 'metrics.json').write_text(json.dumps(nuscenes_detection_metrics(no_truck, seed=0, tp_error=0.4,
+                                                                            ap_classes=no_truck)))
+    grown = study.main([config, '--variants', 'ptq', 'qat', 'ptqat', '--seeds', '0', '1', '--out',
+                        str(tmp_path / 'o4'), '--summarize-only', '--metric', 'NDS-common',
+                        '--import-runs', str(docs / 'c2_runs.csv')])
+    assert json.loads((tmp_path / 'o4' / 'results.json').read_text())['common_classes'] == {'toy_ptqat': no_truck}
+    assert grown['summary']['toy_ptqat']['qat']['n'] == 2 and grown['summary']['toy_ptqat']['ptq']['n'] == 1
+    # a runs CSV without the per-class metrics (as written before them) is refused for NDS-common
+    with (docs / 'c_runs.csv').open(newline='') as f:
+        rows = list(csv.DictReader(f))
+    with (tmp_path / 'bare.csv').open('w', newline='') as f:
+        w = csv.DictWriter(f, [k for k in rows[0] if k != 'nds_metrics'], extrasaction='ignore')
+        w.writeheader()
+        w.writerows(rows)
+    with pytest.raises(SystemExit, match=r"line 2: .*NDS-common rows can be imported only from runs CSVs"):
+        study.main(argv + ['--metric', 'NDS-common', '--out', str(tmp_path / 'o3'),
+                           '--import-runs', str(tmp_path / 'bare.csv')])
     (out / 'toy_ptqat' / 'qat' / 'seed1' / 'metrics.json').write_text(json.dumps({'mse': 0.1}))
     with pytest.raises(SystemExit, match=r'qat/seed1/metrics.json: no NDS'):
         study.main(argv + ['--metric', 'NDS-common'])
@@ -297,7 +325,7 @@ def test_import_runs_grows_a_study_after_its_run_directories_are_gone(config, tm
     with pytest.raises(SystemExit, match=r"is in both .*old_runs.csv and .*changed.csv"):
         study.main([config, *base, '--seeds', '0', '--out', str(tmp_path / 'new'), '--summarize-only',
                     '--import-runs', str(old_csv), str(tmp_path / 'changed.csv')])
-    with pytest.raises(SystemExit, match='NDS-common cannot use --import-runs'):
+    with pytest.raises(SystemExit, match=r"line 2: metric 'mse', but this call tabulates 'NDS-common'"):
         study.main([config, '--metric', 'NDS-common', '--out', str(tmp_path / 'new'), '--summarize-only',
                     '--import-runs', str(old_csv)])
     (tmp_path / 'other.csv').write_text('a,b\n1,2\n')
