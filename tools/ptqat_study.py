@@ -53,9 +53,10 @@ again, they are tabulated with the new ones (a run found both ways keeps the run
 value, and a different value is reported). Each row must be of ``--metric`` and, where the CSV
 records them, made with this call's ``--train-options``, ``--test-options``,
 ``--deterministic`` and ``--eval-set`` (else refused); a CSV from before those columns is
-taken on trust (printed). ``NDS-common`` runs CSVs also hold each run's per-class metrics
-(``nds_metrics``), so the common classes and every value are recomputed over the grown set;
-those written before that column cannot be imported (refused). Every run records the machine it ran on (:func:`machine_fingerprint`: CPU, the
+taken on trust (printed). ``NDS`` and ``NDS-common`` runs CSVs also hold each run's per-class
+metrics (``nds_metrics``), so ``--metric NDS-common`` can import either and recomputes the
+common classes and every value over the grown set; rows without that column (CSVs written
+before it) are refused for ``NDS-common``. Every run records the machine it ran on (:func:`machine_fingerprint`: CPU, the
 instruction set of torch's kernels, torch version) in ``run.json`` (``run_<NAME>.json`` for an
 ``--eval-set`` test), the runs CSV carries it, and the tables' header names every machine their
 runs came from: ``--deterministic`` reruns are bit-identical only on the same kind of machine.
@@ -307,10 +308,13 @@ def collect_run(run_dir: str, metric: str, eval_set: Optional[str] = None) -> Op
     params = res.get('params_trainable')
     if params is None:  # PTQ stops before the first iteration: nothing trains
         params = 0 if summary.get('num_selected') == 0 else summary.get('params_selected')
+    nds_metrics = None
     if metric == COMMON_NDS:
         value = _nds_breakdown(metrics, osp.join(run_dir, metrics_file(eval_set)))
     else:
         value = pick_metric(metrics, metric)
+        if metric == 'NDS':  # kept in the runs CSV, so its runs can be tabulated as NDS-common later
+            nds_metrics = _optional_breakdown_metrics(metrics)
     machine = run.get('machine')
     if eval_set is not None:  # tested again, maybe elsewhere
         tested = (_load(osp.join(run_dir, eval_file('run', eval_set))) or {}).get('machine')
@@ -318,7 +322,19 @@ def collect_run(run_dir: str, metric: str, eval_set: Optional[str] = None) -> Op
             machine = f'trained on {machine or "?"}; tested on {tested or "?"}'
     return dict(value=value, params_trainable=params, params_total=res.get('params_total'),
                 layers_selected=summary.get('num_selected'), layers_quantized=summary.get('num_layers'),
-                theta=summary.get('effective_threshold'), wall_s=run.get('wall_s'), machine=machine)
+                theta=summary.get('effective_threshold'), wall_s=run.get('wall_s'), machine=machine,
+                nds_metrics=nds_metrics)
+
+
+def _optional_breakdown_metrics(metrics: Dict[str, Any]) -> Optional[Dict[str, float]]:
+    """The flat NDS breakdown of a run's metrics (``breakdown_metrics``), None when they are not
+    nuScenes' ten-class detection metrics."""
+    _projects_on_path()
+    from ptqat.evaluation.nds_breakdown import parse_metrics
+    try:
+        return breakdown_metrics(parse_metrics(metrics))
+    except ValueError:
+        return None
 
 
 def _projects_on_path() -> None:
@@ -627,8 +643,9 @@ RUN_COLUMNS = ('config', 'variant', 'seed', 'metric', 'value', 'params_trainable
 # only RUN_COLUMNS
 OPTION_COLUMNS = ('train_options', 'test_options', 'deterministic', 'eval_set')
 MACHINE_COLUMN = 'machine'
-# NDS-common only: each run's NDS breakdown (flat metrics, JSON), since the common classes, and
-# so every value, are recomputed over whatever set of runs is tabulated
+# NDS and NDS-common only: each run's NDS breakdown (flat metrics, JSON), since NDS-common's
+# common classes, and so every value, are recomputed over whatever set of runs is tabulated (an
+# NDS runs CSV can be imported as NDS-common)
 NDS_METRICS_COLUMN = 'nds_metrics'
 _RUN_TYPES = dict(value=float, params_trainable=int, params_total=int, layers_selected=int,
                   layers_quantized=int, theta=float, wall_s=float)
@@ -647,7 +664,7 @@ def write_runs_csv(results: Dict[str, Dict[str, Dict[int, dict]]], metric: str, 
     behind the tables, kept beside them in ``--docs`` so they outlive the run directories
     (``--import-runs`` reads them back)."""
     opts = [json.dumps((options or {}).get(k)) for k in OPTION_COLUMNS]
-    extra = (NDS_METRICS_COLUMN,) if metric == COMMON_NDS else ()
+    extra = (NDS_METRICS_COLUMN,) if metric in (COMMON_NDS, 'NDS') else ()
     with open(path, 'w', newline='') as f:
         w = csv.writer(f)
         w.writerow(RUN_COLUMNS + OPTION_COLUMNS + (MACHINE_COLUMN,) + extra)
@@ -657,7 +674,8 @@ def write_runs_csv(results: Dict[str, Dict[str, Dict[int, dict]]], metric: str, 
                     r = per_seed[seed]
                     w.writerow([cfg, variant, seed, metric] + ['' if r.get(k) is None else r[k]
                                                                for k in RUN_COLUMNS[4:]] + opts
-                               + [r.get('machine') or ''] + [json.dumps(r[k]) for k in extra])
+                               + [r.get('machine') or '']
+                               + ['' if r.get(k) is None else json.dumps(r[k]) for k in extra])
 
 
 def _parse_run_row(row: Dict[str, str], where: str) -> Dict[str, Any]:
@@ -693,7 +711,7 @@ def read_runs_csv(path: str, metric: str, options: Dict[str, Any]) -> Dict[tuple
         runs: Dict[tuple, Dict[str, Any]] = {}
         for line, row in enumerate(reader, start=2):
             where = f'--import-runs {path} line {line}'
-            if row['metric'] != metric:
+            if row['metric'] != metric and not (metric == COMMON_NDS and row['metric'] == 'NDS'):
                 raise SystemExit(f'ptqat_study: {where}: metric {row["metric"]!r}, but this call tabulates '
                                  f'{metric!r} (import the runs CSV of that metric)')
             for col in checked:
@@ -710,6 +728,8 @@ def read_runs_csv(path: str, metric: str, options: Dict[str, Any]) -> Dict[tuple
             run = dict(_parse_run_row(row, where), imported=path, machine=row.get(MACHINE_COLUMN) or None)
             if metric == COMMON_NDS:
                 run['value'] = _imported_breakdown(row, where)
+            elif row.get(NDS_METRICS_COLUMN):  # carried into the grown study's runs CSV
+                run['nds_metrics'] = json.loads(row[NDS_METRICS_COLUMN])
             runs[key] = run
     return runs
 

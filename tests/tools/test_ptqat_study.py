@@ -245,6 +245,14 @@ def test_common_class_nds_metric_on_crafted_detection_runs(config, tmp_path):
                            '--docs', str(docs), '--name', 'c2'])['summary']
     assert imported['toy_ptqat']['ptqat']['mean'] == pytest.approx(by_common['toy_ptqat']['ptqat']['mean'], abs=1e-12)
     assert json.loads((tmp_path / 'o2' / 'results.json').read_text())['common_classes'] == {'toy_ptqat': common}
+    # so does the plain NDS runs CSV (it keeps each run's per-class metrics too), also when grown by import
+    study.main(argv + ['--docs', str(docs), '--name', 'n'])
+    study.main([config, '--variants', 'qat', 'ptqat', '--seeds', '0', '1', '--out', str(tmp_path / 'o5'),
+                '--summarize-only', '--import-runs', str(docs / 'n_runs.csv'), '--docs', str(docs), '--name', 'n2'])
+    from_nds = study.main([config, '--variants', 'qat', 'ptqat', '--seeds', '0', '1', '--out', str(tmp_path / 'o6'),
+                           '--summarize-only', '--metric', 'NDS-common', '--import-runs', str(docs / 'n2_runs.csv')])
+    assert from_nds['summary']['toy_ptqat']['ptqat']['mean'] == pytest.approx(by_common['toy_ptqat']['ptqat']['mean'],
+                                                                              abs=1e-12)
     # grown in a new OUT by a run where the truck falls under 10 % recall: the imported runs'
     # common classes shrink with it
     run = tmp_path / 'o4' / 'toy_ptqat' / 'ptq' / 'seed0'
