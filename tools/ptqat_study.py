@@ -56,8 +56,9 @@ records them, made with this call's ``--train-options``, ``--test-options``,
 taken on trust (printed). ``NDS`` and ``NDS-common`` runs CSVs also hold each run's per-class
 metrics (``nds_metrics``), so ``--metric NDS-common`` can import either and recomputes the
 common classes and every value over the grown set; rows without that column (CSVs written
-before it) are refused for ``NDS-common``. Every run records the machine it ran on (:func:`machine_fingerprint`: CPU, the
-instruction set of torch's kernels, torch version) in ``run.json`` (``run_<NAME>.json`` for an
+before it) are refused for ``NDS-common``. Every run records the machine it ran on
+(:func:`machine_fingerprint`: CPU, the instruction set of torch's kernels, torch version) in
+``run.json`` (``run_<NAME>.json`` for an
 ``--eval-set`` test), the runs CSV carries it, and the tables' header names every machine their
 runs came from: ``--deterministic`` reruns are bit-identical only on the same kind of machine.
 
@@ -410,6 +411,7 @@ def _paired(a: Dict[int, dict], b: Dict[int, dict], higher_is_better: bool) -> O
 
 
 def _machine(run: dict) -> str:
+    """The machine a run ran on, as the tables name it."""
     return run.get('machine') or 'not recorded'
 
 
@@ -726,31 +728,28 @@ def read_runs_csv(path: str, metric: str, options: Dict[str, Any]) -> Dict[tuple
             if key in runs:
                 raise SystemExit(f'ptqat_study: {where}: {key} appears twice')
             run = dict(_parse_run_row(row, where), imported=path, machine=row.get(MACHINE_COLUMN) or None)
-            if metric == COMMON_NDS:
-                run['value'] = _imported_breakdown(row, where)
-            elif row.get(NDS_METRICS_COLUMN):  # carried into the grown study's runs CSV
-                run['nds_metrics'] = json.loads(row[NDS_METRICS_COLUMN])
+            nds_metrics = _row_nds_metrics(row, where)
+            if metric == COMMON_NDS:  # its common-class NDS is recomputed over the new set of runs
+                if nds_metrics is None:
+                    raise SystemExit(f'ptqat_study: {where}: no {NDS_METRICS_COLUMN!r} column; {COMMON_NDS} rows '
+                                     'can be imported only from runs CSVs that hold each run\'s per-class metrics '
+                                     '(written since 2026-12-06 20:30)')
+                run['value'] = _nds_breakdown(nds_metrics, where)
+            elif nds_metrics is not None:  # carried into the grown study's runs CSV
+                run['nds_metrics'] = nds_metrics
             runs[key] = run
     return runs
 
 
-def _imported_breakdown(row: Dict[str, str], where: str):
-    """The NDS breakdown of an NDS-common row (its common-class NDS is recomputed over the new
-    set of runs)."""
-    if not row.get(NDS_METRICS_COLUMN):
-        raise SystemExit(f'ptqat_study: {where}: no {NDS_METRICS_COLUMN!r} column; {COMMON_NDS} rows can be '
-                         'imported only from runs CSVs that hold each run\'s per-class metrics (written since '
-                         '2026-12-06 20:30)')
+def _row_nds_metrics(row: Dict[str, str], where: str) -> Optional[Dict[str, float]]:
+    """A row's per-class metrics (``NDS_METRICS_COLUMN``), None where it has none."""
+    text = row.get(NDS_METRICS_COLUMN)
+    if not text:
+        return None
     try:
-        metrics = json.loads(row[NDS_METRICS_COLUMN])
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise SystemExit(f'ptqat_study: {where}: {NDS_METRICS_COLUMN} is not JSON ({e})') from None
-    _projects_on_path()
-    from ptqat.evaluation.nds_breakdown import parse_metrics
-    try:
-        return parse_metrics(metrics, prefix='')
-    except ValueError as e:
-        raise SystemExit(f'ptqat_study: --metric {COMMON_NDS}: {where}: {e}') from e
 
 
 def import_runs(paths: Sequence[str], metric: str, options: Dict[str, Any]) -> Dict[tuple, Dict[str, Any]]:
@@ -782,9 +781,9 @@ def merge_imported(results: Dict[str, Dict[str, Dict[int, dict]]], imported: Dic
         elif not math.isclose(_comparable(local['value']), _comparable(imported[key]['value']), rel_tol=0,
                               abs_tol=1e-9):
             notes.append(f'{cfg} {variant} seed {seed}: the run directory has {_comparable(local["value"]):.6g} '
-                         f'(machine: {local.get("machine") or "not recorded"}), {imported[key]["imported"]} '
-                         f'{_comparable(imported[key]["value"]):.6g} (machine: '
-                         f'{imported[key].get("machine") or "not recorded"}); the run directory\'s is used')
+                         f'(machine: {_machine(local)}), {imported[key]["imported"]} '
+                         f'{_comparable(imported[key]["value"]):.6g} (machine: {_machine(imported[key])}); '
+                         'the run directory\'s is used')
     outside = sorted(set(imported) - in_plan)
     if outside:
         notes.append(f'{len(outside)} imported run(s) outside this call\'s configs, variants and seeds are not '
@@ -799,7 +798,7 @@ def machines_note(results: Dict[str, Dict[str, Dict[int, dict]]]) -> str:
     for per_variant in results.values():
         for per_seed in per_variant.values():
             for r in per_seed.values():
-                name = r.get('machine') or 'not recorded'
+                name = _machine(r)
                 counts[name] = counts.get(name, 0) + 1
     if not counts:
         return ''

@@ -401,6 +401,7 @@ def test_pairs_across_machines_are_counted_and_shown():
     assert summary['m']['ptqat']['minus_qat']['across_machines'] == 1  # seed 1: B vs A
     assert summary['m']['ptqat-large']['minus_qat']['across_machines'] == 2
     md = study.markdown(summary, 'NDS', True, paired=study.paired_differences(results))
-    assert '| 3 / 3 (1 across machines) |' in md and '| ptqat - ptqat-large | +0.0000 ± 0.0000 | 3 / 3 (1 across machines) |' in md
+    assert '| 3 / 3 (1 across machines) |' in md
+    assert '| ptqat - ptqat-large | +0.0000 ± 0.0000 | 3 / 3 (1 across machines) |' in md
     same = {'m': {'qat': runs('A', 'A'), 'ptqat': runs('A', 'A')}}
     assert 'across' not in study.markdown(study.summarize(same), 'NDS', True, paired=study.paired_differences(same))
