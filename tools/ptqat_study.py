@@ -717,7 +717,7 @@ def read_runs_csv(path: str, metric: str, options: Dict[str, Any]) -> Dict[tuple
                 raise SystemExit(f'ptqat_study: {where}: metric {row["metric"]!r}, but this call tabulates '
                                  f'{metric!r} (import the runs CSV of that metric)')
             for col in checked:
-                value = json.loads(row[col])
+                value = _json_cell(row, col, where)
                 if value != options[col]:
                     raise SystemExit(f'ptqat_study: {where}: made with {col}={value!r}, this call has '
                                      f'{options[col]!r}; import only runs made with the same options')
@@ -743,13 +743,16 @@ def read_runs_csv(path: str, metric: str, options: Dict[str, Any]) -> Dict[tuple
 
 def _row_nds_metrics(row: Dict[str, str], where: str) -> Optional[Dict[str, float]]:
     """A row's per-class metrics (``NDS_METRICS_COLUMN``), None where it has none."""
-    text = row.get(NDS_METRICS_COLUMN)
-    if not text:
-        return None
+    return _json_cell(row, NDS_METRICS_COLUMN, where) if row.get(NDS_METRICS_COLUMN) else None
+
+
+def _json_cell(row: Dict[str, str], column: str, where: str) -> Any:
+    """A runs-CSV cell written as JSON (the option columns, the per-class metrics), parsed; a
+    cell that is not JSON stops the import naming its line and column."""
     try:
-        return json.loads(text)
+        return json.loads(row[column])
     except json.JSONDecodeError as e:
-        raise SystemExit(f'ptqat_study: {where}: {NDS_METRICS_COLUMN} is not JSON ({e})') from None
+        raise SystemExit(f'ptqat_study: {where}: {column} is not JSON ({e})') from None
 
 
 def import_runs(paths: Sequence[str], metric: str, options: Dict[str, Any]) -> Dict[tuple, Dict[str, Any]]:

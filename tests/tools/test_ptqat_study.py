@@ -275,6 +275,15 @@ def test_common_class_nds_metric_on_crafted_detection_runs(config, tmp_path):
     with pytest.raises(SystemExit, match=r"line 2: .*NDS-common rows can be imported only from runs CSVs"):
         study.main(argv + ['--metric', 'NDS-common', '--out', str(tmp_path / 'o3'),
                            '--import-runs', str(tmp_path / 'bare.csv')])
+    # a cell written as JSON that is not JSON names its line and column
+    for column in ('nds_metrics', 'train_options'):
+        with (tmp_path / 'broken.csv').open('w', newline='') as f:
+            w = csv.DictWriter(f, list(rows[0]))
+            w.writeheader()
+            w.writerows([dict(rows[0], **{column: '{not json'}), *rows[1:]])
+        with pytest.raises(SystemExit, match=rf"line 2: {column} is not JSON"):
+            study.main(argv + ['--metric', 'NDS-common', '--out', str(tmp_path / 'o3'),
+                               '--import-runs', str(tmp_path / 'broken.csv')])
     (out / 'toy_ptqat' / 'qat' / 'seed1' / 'metrics.json').write_text(json.dumps({'mse': 0.1}))
     with pytest.raises(SystemExit, match=r'qat/seed1/metrics.json: no NDS'):
         study.main(argv + ['--metric', 'NDS-common'])
