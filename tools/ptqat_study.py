@@ -794,6 +794,18 @@ def merge_imported(results: Dict[str, Dict[str, Dict[int, dict]]], imported: Dic
     return notes
 
 
+def in_plan_order(results: Dict[str, Dict[str, Dict[int, dict]]], plan: Sequence[tuple]
+                  ) -> Dict[str, Dict[str, Dict[int, dict]]]:
+    """``results`` ordered as ``plan`` (configs, then variants, then seeds), so that a runs CSV
+    grown with imported runs lists its rows in the order of one that ran them all locally."""
+    ordered: Dict[str, Dict[str, Dict[int, dict]]] = {}
+    for cfg, variant, seed in plan:
+        run = results.get(config_name(cfg), {}).get(variant, {}).get(seed)
+        if run is not None:
+            ordered.setdefault(config_name(cfg), {}).setdefault(variant, {})[seed] = run
+    return ordered
+
+
 def machines_note(results: Dict[str, Dict[str, Dict[int, dict]]]) -> str:
     """One sentence naming the machines the tabulated runs ran on, with their run counts (a
     deterministic rerun is bit-identical only on the same kind of machine)."""
@@ -877,6 +889,7 @@ def main(argv=None) -> Dict[str, Any]:
         n_local = sum(len(per) for pv in results.values() for per in pv.values())
         for note in merge_imported(results, imported, plan):
             print(f'[study] --import-runs: {note}', flush=True)
+        results = in_plan_order(results, plan)
         n_all = sum(len(per) for pv in results.values() for per in pv.values())
         print(f'[study] tabulating {n_all} runs: {n_local} from {a.out}, {n_all - n_local} imported', flush=True)
     common = apply_common_nds(results) if a.metric == COMMON_NDS else None

@@ -354,6 +354,17 @@ def test_import_runs_grows_a_study_after_its_run_directories_are_gone(config, tm
                     '--import-runs', str(tmp_path / 'nope.csv')])
 
 
+def test_imported_runs_are_listed_in_plan_order():
+    """A variant found only in an imported runs CSV is listed where the plan puts it, not after
+    the variants that ran locally (the runs CSV of a grown study reads as one run locally)."""
+    study = load_tool('ptqat_study')
+    merged = {'toy': {'ptqat': {1: {'value': 2.0}, 0: {'value': 3.0}}, 'ptq': {0: {'value': 1.0}}}}
+    plan = [(c, v, s) for c in ['cfgs/toy.py'] for v in ['ptq', 'ptqat'] for s in [0, 1]]
+    ordered = study.in_plan_order(merged, plan)
+    assert [(v, s) for v, per in ordered['toy'].items() for s in per] == [('ptq', 0), ('ptqat', 0), ('ptqat', 1)]
+    assert ordered['toy']['ptqat'][0] is merged['toy']['ptqat'][0]
+
+
 def test_import_runs_reads_a_csv_from_before_the_option_columns(config, tmp_path, capsys):
     """The runs CSVs committed before the option columns (RUN_COLUMNS only) are taken on trust,
     with a printed note; a bad number names its line."""
