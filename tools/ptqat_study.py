@@ -35,7 +35,9 @@ Outputs: ``OUT/results.json`` (every run: metric, trainable parameters, wall tim
 min-max, trainable parameters, and in how many seeds the variant scored >= QAT),
 ``DIR/<name>_params.png`` (metric vs trainable parameters per strategy, the paper's Figure 1
 view), ``DIR/<name>_ratio.png`` (metric vs ratio) and ``DIR/<name>_runs.csv`` (every finished
-run, one row: ``RUN_COLUMNS``). ``--metric`` is matched as a suffix of the metric names
+run, one row: ``RUN_COLUMNS``). The paired table compares variants seed by seed (a − b, same
+calibration batches and data order) for the default pairs ``PAIRS`` and any ``--pairs A:B ...``
+added (both must be in ``--variants``; a pair with no seed both finished is reported, no row). ``--metric`` is matched as a suffix of the metric names
 (default ``NDS``); ``--lower-is-better`` for metrics such as a loss.
 ``--metric NDS-common`` tabulates NDS with the five TP errors averaged over only the classes
 above nuScenes' 10 % recall threshold in every run of the config: on a weak detector a rare
@@ -84,7 +86,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(HERE)
@@ -577,15 +579,46 @@ def parse_args(argv=None):
                    help='also tabulate the runs of these <name>_runs.csv files (written by --docs) where '
                         'OUT has no finished run; those runs are not run again')
     p.add_argument('--in-process', action='store_true', help='call the tools in this process (tests)')
+    p.add_argument('--pairs', nargs='+', default=[], metavar='A:B',
+                   help='more variant pairs to compare seed by seed (A − B), after the default ones '
+                        '(' + ', '.join(f'{a}:{b}' for a, b in PAIRS) + '), e.g. ptqat-auto:ptqat-r25')
     p.add_argument('--keep-going', action='store_true', help='after a failed run, go on with the next one')
     p.add_argument('--list-variants', action='store_true', help='print the variants and exit')
     return p.parse_args(argv)
+
+
+def parse_pairs(items: List[str]) -> List[Tuple[str, str]]:
+    """``['a:b', ...]`` (``--pairs``) as (a, b) variant pairs; an item that is not two distinct
+    known variants joined by ':' is refused, naming it and what is allowed."""
+    pairs = []
+    for item in items:
+        parts = item.split(':')
+        if len(parts) != 2 or not all(parts):
+            raise SystemExit(f'ptqat_study: --pairs {item!r} is not A:B (two variants joined by one colon, '
+                             'e.g. ptqat-auto:ptqat-r25)')
+        unknown = [v for v in parts if v not in VARIANTS]
+        if unknown:
+            raise SystemExit(f'ptqat_study: --pairs {item!r}: unknown variant(s) {unknown}; '
+                             f'allowed: {", ".join(VARIANTS)}')
+        if parts[0] == parts[1]:
+            raise SystemExit(f'ptqat_study: --pairs {item!r} compares a variant with itself')
+        pair = (parts[0], parts[1])
+        if pair in PAIRS or pair in pairs:
+            raise SystemExit(f'ptqat_study: --pairs {item!r} is listed twice or is a default pair '
+                             f'({", ".join(f"{x}:{y}" for x, y in PAIRS)})')
+        pairs.append(pair)
+    return pairs
 
 
 def _check_args(a) -> None:
     unknown = [v for v in a.variants if v not in VARIANTS]
     if unknown:
         raise SystemExit(f'ptqat_study: unknown variant(s) {unknown}; allowed: {", ".join(VARIANTS)}')
+    extra = parse_pairs(a.pairs)
+    outside = sorted({v for pair in extra for v in pair} - set(a.variants))
+    if outside:
+        raise SystemExit(f'ptqat_study: --pairs name(s) {outside} not in --variants {a.variants}; '
+                         'add them to --variants')
     if not a.configs:
         raise SystemExit('ptqat_study: give at least one config')
     missing = [c for c in a.configs if not osp.isfile(c)]
@@ -894,9 +927,14 @@ def main(argv=None) -> Dict[str, Any]:
         print(f'[study] tabulating {n_all} runs: {n_local} from {a.out}, {n_all - n_local} imported', flush=True)
     common = apply_common_nds(results) if a.metric == COMMON_NDS else None
     summary = summarize(results, not a.lower_is_better)
-    paired = paired_differences(results, not a.lower_is_better)
+    extra_pairs = parse_pairs(a.pairs)
+    paired = paired_differences(results, not a.lower_is_better, PAIRS + tuple(extra_pairs))
+    for cfg in results:
+        for x, y in extra_pairs:
+            if f'{x} - {y}' not in paired.get(cfg, {}):
+                print(f'[study] --pairs {x}:{y}: no seed where both finished in {cfg}; no row', flush=True)
     doc = dict(metric=a.metric, common_classes=common, higher_is_better=not a.lower_is_better, seeds=a.seeds,
-               variants=a.variants,
+               variants=a.variants, extra_pairs=[list(p) for p in extra_pairs],
                train_options=a.train_options, test_options=a.test_options, eval_set=a.eval_set,
                imported_from=a.import_runs,
                runs={c: {v: {str(s): r for s, r in per.items()} for v, per in pv.items()} for c, pv in results.items()},

@@ -425,3 +425,38 @@ def test_pairs_across_machines_are_counted_and_shown():
     assert '| ptqat - ptqat-large | +0.0000 ± 0.0000 | 3 / 3 (1 across machines) |' in md
     same = {'m': {'qat': runs('A', 'A'), 'ptqat': runs('A', 'A')}}
     assert 'across' not in study.markdown(study.summarize(same), 'NDS', True, paired=study.paired_differences(same))
+
+
+def test_extra_pairs_are_tabulated_and_bad_pairs_refused(config, tmp_path, capsys):
+    """--pairs A:B adds seed-by-seed rows after the default pairs (into results.json and the md);
+    a malformed, unknown, self, repeated or default pair, or one outside --variants, is refused."""
+    study = load_tool('ptqat_study')
+    out, docs = tmp_path / 'o', tmp_path / 'docs'
+    base = [config, '--variants', 'ptq', 'qat', 'ptqat', '--seeds', '0', '1', '--metric', 'mse',
+            '--lower-is-better', '--in-process', '--out', str(out)]
+    study.main(base)
+    capsys.readouterr()
+    study.main(base + ['--summarize-only', '--docs', str(docs), '--name', 'p', '--pairs', 'ptqat:qat', 'ptq:ptqat'])
+    results = json.loads((out / 'results.json').read_text())
+    rows = results['paired']['toy_ptqat']
+    assert list(rows) == ['qat - ptq', 'ptqat - qat', 'ptq - ptqat']  # defaults first, then in the given order
+    runs = results['runs']['toy_ptqat']
+    diffs = [runs['ptq'][s]['value'] - runs['ptqat'][s]['value'] for s in ('0', '1')]
+    assert rows['ptq - ptqat']['mean'] == pytest.approx(sum(diffs) / 2)
+    assert rows['ptq - ptqat']['a_at_least_b'] == sum(d <= 0 for d in diffs)  # lower is better
+    assert results['extra_pairs'] == [['ptqat', 'qat'], ['ptq', 'ptqat']]
+    md = (docs / 'p.md').read_text()
+    assert '| ptqat - qat | ' in md and '| ptq - ptqat | ' in md and '--pairs ptqat:qat ptq:ptqat' in md
+    # a pair whose variants never both finished: said, no row
+    study.main(base[:2] + ['ptq', 'qat', 'ptqat', 'random'] + base[5:] + ['--summarize-only',
+                                                                         '--pairs', 'random:ptq'])
+    assert '--pairs random:ptq: no seed where both finished in toy_ptqat; no row' in capsys.readouterr().out
+    for bad, message in ((['ptqat-qat'], "'ptqat-qat' is not A:B"), (['a:b:c'], "'a:b:c' is not A:B"),
+                         (['ptqat:'], "'ptqat:' is not A:B"),
+                         (['ptqat:best'], r"unknown variant\(s\) \['best'\]; allowed: ptq, qat"),
+                         (['qat:qat'], 'compares a variant with itself'),
+                         (['qat:ptq'], 'listed twice or is a default pair'),
+                         (['ptq:qat', 'ptq:qat'], 'listed twice'),
+                         (['random:qat'], r"--pairs name\(s\) \['random'\] not in --variants")):
+        with pytest.raises(SystemExit, match=message):
+            study.main(base + ['--summarize-only', '--pairs', *bad])
