@@ -464,7 +464,8 @@ def _pm(r: Optional[Dict[str, Any]], digits: int = 4) -> str:
     if r is None:
         return '–'
     std = '–' if r['std'] is None else f"{r['std']:.{digits}f}"
-    return f"{r['mean']:+.{digits}f} ± {std}"
+    mean = r['mean'] if round(r['mean'], digits) != 0 else 0.0  # no '-0.0000'
+    return f"{mean:+.{digits}f} ± {std}"
 
 
 def markdown(summary, metric: str, higher_is_better: bool, header: str = '', paired=None) -> str:

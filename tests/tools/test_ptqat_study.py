@@ -138,6 +138,9 @@ def test_paired_differences_on_crafted_runs():
     md = study.markdown(summary, 'NDS', True, paired=study.paired_differences(results))
     assert '| PTQAT (smallest-Dis half, l2) | 0.2467 ± ' in md and '| -0.0033 ± ' in md
     assert '| ptqat - ptqat-large | -0.0050 ± 0.1768 | 1 / 2 |' in md and '| qat - ptq | +0.1500 ± 0.0500 | 3 / 3 |' in md
+    tiny = study.markdown(summary, 'NDS', True, paired={'m': {'ptqat - ptqat-large': dict(
+        n=2, mean=-1e-6, std=0.001, a_at_least_b=1, seeds=[0, 1], across_machines=0)}})
+    assert '| ptqat - ptqat-large | +0.0000 ± 0.0010 | 1 / 2 |' in tiny  # a mean that rounds to 0 has no '-'
 
 
 def test_every_variant_is_a_valid_hook_setting():
