@@ -37,8 +37,9 @@ min-max, trainable parameters, and in how many seeds the variant scored >= QAT),
 view), ``DIR/<name>_ratio.png`` (metric vs ratio) and ``DIR/<name>_runs.csv`` (every finished
 run, one row: ``RUN_COLUMNS``). The paired table compares variants seed by seed (a − b, same
 calibration batches and data order) for the default pairs ``PAIRS`` and any ``--pairs A:B ...``
-added (both must be in ``--variants``; a pair with no seed both finished is reported, no row). ``--metric`` is matched as a suffix of the metric names
-(default ``NDS``); ``--lower-is-better`` for metrics such as a loss.
+added (both must be in ``--variants``; a pair with no seed both finished is reported, no row).
+``--metric`` is matched as a suffix of the metric names (default ``NDS``); ``--lower-is-better``
+for metrics such as a loss.
 ``--metric NDS-common`` tabulates NDS with the five TP errors averaged over only the classes
 above nuScenes' 10 % recall threshold in every run of the config: on a weak detector a rare
 class crossing that threshold moves NDS by up to ~0.05 (its TP errors drop from the penalty 1.0),
