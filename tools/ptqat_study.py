@@ -589,9 +589,10 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def parse_pairs(items: List[str]) -> List[Tuple[str, str]]:
+def parse_pairs(items: List[str], variants: Sequence[str]) -> List[Tuple[str, str]]:
     """``['a:b', ...]`` (``--pairs``) as (a, b) variant pairs; an item that is not two distinct
-    known variants joined by ':' is refused, naming it and what is allowed."""
+    known variants joined by ':', repeats a pair, or names a variant outside ``variants`` (the
+    study's ``--variants``) is refused, naming it and what is allowed."""
     pairs = []
     for item in items:
         parts = item.split(':')
@@ -609,6 +610,10 @@ def parse_pairs(items: List[str]) -> List[Tuple[str, str]]:
             raise SystemExit(f'ptqat_study: --pairs {item!r} is listed twice or is a default pair '
                              f'({", ".join(f"{x}:{y}" for x, y in PAIRS)})')
         pairs.append(pair)
+    outside = sorted({v for pair in pairs for v in pair} - set(variants))
+    if outside:
+        raise SystemExit(f'ptqat_study: --pairs name(s) {outside} not in --variants {list(variants)}; '
+                         'add them to --variants')
     return pairs
 
 
@@ -616,11 +621,6 @@ def _check_args(a) -> None:
     unknown = [v for v in a.variants if v not in VARIANTS]
     if unknown:
         raise SystemExit(f'ptqat_study: unknown variant(s) {unknown}; allowed: {", ".join(VARIANTS)}')
-    extra = parse_pairs(a.pairs)
-    outside = sorted({v for pair in extra for v in pair} - set(a.variants))
-    if outside:
-        raise SystemExit(f'ptqat_study: --pairs name(s) {outside} not in --variants {a.variants}; '
-                         'add them to --variants')
     if not a.configs:
         raise SystemExit('ptqat_study: give at least one config')
     missing = [c for c in a.configs if not osp.isfile(c)]
@@ -872,6 +872,7 @@ def main(argv=None) -> Dict[str, Any]:
             print(f"{name:18s} {spec['label']}")
         return {}
     _check_args(a)
+    extra_pairs = parse_pairs(a.pairs, a.variants)
     _check_identity(a.out, a)
     plan = [(c, v, s) for c in a.configs for v in a.variants for s in a.seeds]
     hook_idx = {c: ptqat_hook_index(c) for c in a.configs}
@@ -929,7 +930,6 @@ def main(argv=None) -> Dict[str, Any]:
         print(f'[study] tabulating {n_all} runs: {n_local} from {a.out}, {n_all - n_local} imported', flush=True)
     common = apply_common_nds(results) if a.metric == COMMON_NDS else None
     summary = summarize(results, not a.lower_is_better)
-    extra_pairs = parse_pairs(a.pairs)
     paired = paired_differences(results, not a.lower_is_better, PAIRS + tuple(extra_pairs))
     for cfg in results:
         for x, y in extra_pairs:
