@@ -28,7 +28,13 @@ Variants (``--variants``, default all; ``--list-variants`` prints them):
   parameters, so the three strategies train as many weights);
 * ``ptqat-rms``, ``ptqat-relative`` (other discrepancy metrics), ``ptqat-cumulative``
   (``mode='cumulative'``);
-* ``ptqat-auto`` (``threshold='auto'``, the knee), ``ptqat-auto-log`` (``auto_rule='knee-log'``).
+* ``ptqat-auto`` (``threshold='auto'``, the knee), ``ptqat-auto-log`` (``auto_rule='knee-log'``);
+* the control ``fp-ft``, run only when named: the same fine-tuning without quantization (CONFIG
+  with its ``PTQATModel``'s float model and without its ``PTQATHook``: same data, schedule,
+  optimizer, ``load_from`` and seed; :func:`float_finetune_config` writes that config into the
+  run directory). Where the fine-tuning still improves the FP model (an undertrained one), a
+  variant's gain over PTQ mixes quantization recovery with further training; ``fp-ft`` measures
+  the second (its "− QAT" column is the cost of quantization at equal training).
 
 Outputs: ``OUT/results.json`` (every run: metric, trainable parameters, wall time) and, with
 ``--docs DIR``, ``DIR/<name>.md`` (per config and variant: mean ± sample std over the seeds,
@@ -127,7 +133,11 @@ VARIANTS: Dict[str, Dict[str, Any]] = {
     'ptqat-auto': _v("PTQAT, threshold='auto' (knee)", 'auto', None, threshold='auto', auto_rule='knee'),
     'ptqat-auto-log': _v("PTQAT, threshold='auto' (knee of log Dis)", 'auto', None, threshold='auto',
                          auto_rule='knee-log'),
+    # the control: no quantizers, no PTQATHook (hook None); only when named in --variants
+    'fp-ft': dict(label='FP fine-tuned (control, no quantization)', group='fp', x=None, hook=None, control=True),
 }
+# --variants default: the selection variants (the controls cost runs and answer another question)
+DEFAULT_VARIANTS = [name for name, spec in VARIANTS.items() if not spec.get('control')]
 
 
 # --------------------------------------------------------------------------- set-up
@@ -151,10 +161,35 @@ def _opt(value: Any) -> str:
 
 
 def train_options(variant: str, hook_index: int, seed: int) -> List[str]:
-    """``--cfg-options`` items of one run (the variant's hook settings and the seed)."""
-    items = [f'custom_hooks.{hook_index}.{k}={_opt(v)}' for k, v in VARIANTS[variant]['hook'].items()]
+    """``--cfg-options`` items of one run (the variant's hook settings and the seed; a control
+    without a hook: the seed only)."""
+    hook = VARIANTS[variant]['hook']
+    if hook is None:
+        return [f'randomness.seed={seed}']
+    items = [f'custom_hooks.{hook_index}.{k}={_opt(v)}' for k, v in hook.items()]
     items += [f'custom_hooks.{hook_index}.seed={seed}', f'randomness.seed={seed}']
     return items
+
+
+def float_finetune_config(config: str, run_dir: str) -> str:
+    """Write the ``fp-ft`` control's config into ``run_dir/fp_config/`` and return its path:
+    ``config`` with ``model`` replaced by the float model its ``PTQATModel`` wraps and without its
+    ``PTQATHook``; everything else (data, schedule, optimizer, ``load_from``, other hooks) is
+    ``config``'s, so the run differs from QAT only by the quantizers."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    model = cfg.get('model') or {}
+    if model.get('type') != 'PTQATModel' or not isinstance(model.get('model'), dict):
+        raise SystemExit(f'ptqat_study: fp-ft: the model of {config} is {model.get("type")!r}, not a '
+                         "PTQATModel wrapping a float model (model=dict(type='PTQATModel', model=...))")
+    index = ptqat_hook_index(config)
+    cfg.model = model['model']
+    cfg.custom_hooks = [h for i, h in enumerate(cfg.custom_hooks) if i != index]
+    folder = osp.join(run_dir, 'fp_config')
+    os.makedirs(folder, exist_ok=True)
+    path = osp.join(folder, f'{config_name(config)}_fp-ft.py')
+    cfg.dump(path)
+    return path
 
 
 def _last_checkpoint(work: str) -> str:
@@ -219,18 +254,22 @@ def run_one(config: str, hook_index: int, variant: str, seed: int, run_dir: str,
     """Train and test one (config, variant, seed); returns its record (also ``run.json``)."""
     os.makedirs(run_dir, exist_ok=True)
     start = time.time()
+    hook = VARIANTS[variant]['hook']
+    run_config = config if hook is not None else float_finetune_config(config, run_dir)
     train_items = train_options(variant, hook_index, seed) + list(train_extra)
     exp = f'study_{config_name(config)}_{variant}_s{seed}_{int(start * 1000) % 10 ** 9}'
     det = ['--deterministic'] if deterministic else []
-    train_argv = [config, '--work-dir', run_dir, *det, '--cfg-options', *train_items, f'experiment_name={exp}']
+    train_argv = [run_config, '--work-dir', run_dir, *det, '--cfg-options', *train_items, f'experiment_name={exp}']
     _tool_call('train', train_argv, in_process, osp.join(run_dir, 'train.log'))
-    ckpt = (osp.join(run_dir, 'ptq_calibrated.pth') if VARIANTS[variant]['hook']['strategy'] == 'none'
+    ckpt = (osp.join(run_dir, 'ptq_calibrated.pth') if hook is not None and hook['strategy'] == 'none'
             else _last_checkpoint(run_dir))
-    metrics_tmp = _test_checkpoint(run_dir, None, config, ckpt, seed, f'{exp}_test', test_extra, deterministic,
+    metrics_tmp = _test_checkpoint(run_dir, None, run_config, ckpt, seed, f'{exp}_test', test_extra, deterministic,
                                    in_process)
     record = dict(config=config, variant=variant, seed=seed, train_cfg_options=train_items,
                   test_cfg_options=list(test_extra), deterministic=deterministic, checkpoint=ckpt,
                   wall_s=round(time.time() - start, 1), machine=machine_fingerprint())
+    if run_config != config:
+        record['run_config'] = run_config
     _write_json(osp.join(run_dir, 'run.json'), record)
     os.replace(metrics_tmp, osp.join(run_dir, metrics_file(None)))  # written last: marks the run finished
     return record
@@ -257,7 +296,7 @@ def eval_one(run_dir: str, eval_set: str, test_extra: Sequence[str], in_process:
     if run is None:
         raise RuntimeError(f'{run_dir} has no run.json (made by an older version?): cannot re-test it')
     exp = f"study_{config_name(run['config'])}_{run['variant']}_s{run['seed']}_{eval_set}"
-    tmp = _test_checkpoint(run_dir, eval_set, run['config'], run['checkpoint'], run['seed'], exp,
+    tmp = _test_checkpoint(run_dir, eval_set, run.get('run_config', run['config']), run['checkpoint'], run['seed'], exp,
                            [*run.get('test_cfg_options', []), *test_extra], bool(run.get('deterministic')),
                            in_process)
     _write_json(osp.join(run_dir, eval_file('run', eval_set)), dict(eval_set=eval_set, machine=machine_fingerprint()))
@@ -507,6 +546,7 @@ _GROUP_STYLE = {
     'random-params': ('random, ratio of params', 'olive', 'x'),
     'metric': ('PTQAT, other Dis metric / mode', 'tab:purple', 'P'),
     'auto': ("PTQAT, threshold='auto'", 'black', '*'),
+    'fp': ('FP fine-tuned (control)', 'tab:brown', 'h'),
 }
 
 
@@ -557,7 +597,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('configs', nargs='*', help='quantized configs with a PTQATHook (e.g. the ptqat ones)')
-    p.add_argument('--variants', nargs='+', default=list(VARIANTS), help='subset of the variants (default: all)')
+    p.add_argument('--variants', nargs='+', default=list(DEFAULT_VARIANTS),
+                   help='variants to run (default: every selection variant; the control fp-ft only when named)')
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2, 3, 4], help='seeds (default 0..4)')
     p.add_argument('--out', default='work_dirs/ptqat_study', help='run directories and results.json')
     p.add_argument('--docs', help='write <name>.md and the two PNG plots into this folder')
@@ -869,7 +910,7 @@ def main(argv=None) -> Dict[str, Any]:
     a = parse_args(argv)
     if a.list_variants:
         for name, spec in VARIANTS.items():
-            print(f"{name:18s} {spec['label']}")
+            print(f"{name:18s} {spec['label']}{'  (only when named)' if spec.get('control') else ''}")
         return {}
     _check_args(a)
     extra_pairs = parse_pairs(a.pairs, a.variants)

@@ -147,6 +147,9 @@ def test_every_variant_is_a_valid_hook_setting():
     from ptqat.engine import PTQATHook
     study = load_tool('ptqat_study')
     for name, spec in study.VARIANTS.items():
+        if spec['hook'] is None:  # the control fp-ft: no hook, only the seed
+            assert spec.get('control') and study.train_options(name, 3, 7) == ['randomness.seed=7']
+            continue
         PTQATHook(**spec['hook'])  # raises on an invalid combination
         opts = study.train_options(name, 3, 7)
         assert 'randomness.seed=7' in opts and 'custom_hooks.3.seed=7' in opts
@@ -154,6 +157,53 @@ def test_every_variant_is_a_valid_hook_setting():
     assert set(study.VARIANTS) >= {'ptq', 'qat', 'ptqat', 'ptqat-large', 'random', 'ptqat-r25', 'ptqat-r75',
                                    'ptqat-p25', 'ptqat-p50', 'ptqat-p75', 'ptqat-rms', 'ptqat-relative',
                                    'ptqat-cumulative', 'ptqat-auto'}
+
+
+def test_fp_finetune_control(config, tmp_path, capsys):
+    """fp-ft: the same fine-tuning without quantizers (the config's float model, no PTQATHook),
+    only when named; tabulated beside QAT (its "− QAT" is the cost of quantization at equal
+    training) and re-tested with --eval-set on its own config."""
+    from mmengine.config import Config
+    from ptqat.checkpoint_compat import load_local_checkpoint
+    study = load_tool('ptqat_study')
+    assert 'fp-ft' not in study.parse_args([config]).variants  # a control: not run by default
+    out, docs = tmp_path / 'study', tmp_path / 'docs'
+    base = [config, '--variants', 'qat', 'fp-ft', '--seeds', '0', '--out', str(out), '--metric', 'mse',
+            '--lower-is-better', '--in-process']
+    assert study.main(base + ['--docs', str(docs), '--pairs', 'fp-ft:qat'])['ran'] == 2
+    run = out / 'toy_ptqat' / 'fp-ft' / 'seed0'
+    derived = run / 'fp_config' / 'toy_ptqat_fp-ft.py'
+    cfg = Config.fromfile(str(derived))
+    assert cfg.model.type == 'PTQATToyDetector'  # the float model the PTQATModel wrapped
+    assert [h['type'] for h in cfg.custom_hooks] == ['ResourceUsageHook']
+    assert cfg.load_from == Config.fromfile(config).load_from and cfg.train_cfg.max_iters == 2
+    record = json.loads((run / 'run.json').read_text())
+    assert record['run_config'] == str(derived) and record['train_cfg_options'] == ['randomness.seed=0']
+    state = load_local_checkpoint(record['checkpoint'], map_location='cpu')['state_dict']
+    assert state and not any('step_size' in k for k in state)  # trained without quantizers
+    runs = json.loads((out / 'results.json').read_text())['runs']['toy_ptqat']
+    fp, qat = runs['fp-ft']['0'], runs['qat']['0']
+    assert fp['params_trainable'] == fp['params_total'] > 0 and fp['layers_selected'] is None
+    assert fp['value'] != qat['value']
+    md = (docs / 'ptqat_study.md').read_text()
+    assert '| FP fine-tuned (control, no quantization) |' in md and '| fp-ft - qat |' in md
+    # --eval-set tests its checkpoint with its own (float) config
+    bigger = ['--eval-set', 'big', '--test-options', 'test_dataloader.dataset.num_samples=24']
+    assert study.main(base + bigger)['ran'] == 2
+    assert (run / 'metrics_big.json').is_file()
+    capsys.readouterr()
+    study.main(['--list-variants'])
+    printed = capsys.readouterr().out
+    assert 'fp-ft' in printed and '(only when named)' in printed
+
+
+def test_fp_finetune_control_needs_a_ptqat_model(tmp_path):
+    """fp-ft on a config whose model is not a PTQATModel wrapping a float model is refused."""
+    study = load_tool('ptqat_study')
+    path = tmp_path / 'plain.py'
+    path.write_text("model = dict(type='Toy')\ncustom_hooks = [dict(type='PTQATHook')]\n")
+    with pytest.raises(SystemExit, match="fp-ft: the model of .* is 'Toy', not a PTQATModel"):
+        study.float_finetune_config(str(path), str(tmp_path / 'run'))
 
 
 def test_bad_arguments(config, tmp_path):
