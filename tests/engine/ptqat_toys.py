@@ -33,10 +33,13 @@ class PTQATToyDetector(Base3DDetector):
     """Conv-BN-ReLU stem, two more conv stages, a linear neck and a linear head (6 quantizable
     layers); regresses ``NUM_OUT`` numbers per image."""
 
-    def __init__(self, width: int = 8, data_preprocessor: Optional[dict] = None, init_cfg=None) -> None:
+    def __init__(self, width: int = 8, data_preprocessor: Optional[dict] = None, init_cfg=None,
+                 frozen_stem: bool = False) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         w = width
         self.stem = nn.Sequential(nn.Conv2d(3, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU())
+        if frozen_stem:  # as a ResNet's frozen_stages: the float recipe never trains it
+            self.stem.requires_grad_(False)
         self.layer1 = nn.Sequential(nn.Conv2d(w, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(),
                                     nn.Conv2d(w, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU())
         self.layer2 = nn.Sequential(nn.Conv2d(w, 2 * w, 3, stride=2, padding=1, bias=False),

@@ -241,6 +241,32 @@ def test_strategy_all_is_full_qat(tmp_path, fp_ckpt):
     assert not torch.equal(before['stem.1.running_mean'], after['stem.1.running_mean'])
 
 
+@pytest.mark.parametrize('keep', [True, False])
+def test_parameters_frozen_by_the_float_model_stay_frozen(tmp_path, fp_ckpt, keep):
+    """A stem the float model froze (as a ResNet's frozen_stages) is not trained by full QAT
+    (strategy all + train_unquantized), except its quantizers' step sizes; with
+    keep_float_frozen=False it trains like every other layer (the behaviour before the fix)."""
+    from ptqat_toys import FP_MODEL
+    cfg = Config(toy_cfg(str(tmp_path), load_from=fp_ckpt, max_iters=3,
+                         hook=dict(strategy='all', train_unquantized=True, keep_float_frozen=keep)))
+    cfg.model.model = dict(FP_MODEL, frozen_stem=True)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    before = torch.load(osp.join(tmp_path, CALIBRATED_CKPT))['state_dict']
+    after = state(runner.model)
+    stem_float = ['stem.0.weight', 'stem.1.weight', 'stem.1.bias']
+    changed = {k: not torch.equal(before[k], after[k]) for k in stem_float}
+    assert changed == {k: not keep for k in stem_float}
+    assert not torch.equal(before['layer1.0.weight'], after['layer1.0.weight'])  # the rest trains
+    step = 'stem.0.weight_quantizer.step_size'
+    assert not torch.equal(before[step], after[step])  # step sizes are quantization's own: they train
+    assert trainable_layers(runner.model) == TOY_LAYERS
+    log = read_log(tmp_path)
+    assert ('3 parameter(s) frozen by the float model stay frozen' in log) == keep
+    grads = {n: p.requires_grad for n, p in runner.model.named_parameters()}
+    assert [grads[n] for n in grads if n.endswith('stem.0.weight')] == [not keep]
+
+
 def test_strategy_large_and_bn_stats_option(tmp_path, fp_ckpt):
     runner = make_runner(tmp_path, load_from=fp_ckpt, hook=dict(strategy='large', ratio=0.5, freeze_bn_stats=False),
                          max_iters=2)

@@ -6,8 +6,8 @@ import io
 import pytest
 import torch
 
-from ptqat.quant import (FreezeReport, QuantConfig, calibrate, freeze_layers, iter_quantizers, load_fp_state_dict,
-                         quant_state_keys, quantize_model, quantized_layers, trainable_layers)
+from ptqat.quant import (FreezeReport, QuantConfig, calibrate, freeze_layers, frozen_parameter_names, iter_quantizers,
+                         load_fp_state_dict, quant_state_keys, quantize_model, quantized_layers, trainable_layers)
 from quant_toys import ToyCNN, ToyTransformer, cnn_batches
 
 
@@ -37,6 +37,32 @@ def test_optimizer_step_changes_only_selected_layers(qcnn, train_unquantized):
             'fc.bias'} <= changed
     assert 'conv1.weight_quantizer.step_size' not in changed and 'up.input_quantizer.step_size' not in changed
     assert report.trainable == selected
+
+
+def test_keep_frozen_parameters_of_the_float_model(qcnn):
+    """What the float model froze (here conv1's weight and bn1, as frozen stages) stays frozen
+    whatever the selection and train_unquantized, also on a second call; the selected layer's
+    step sizes still train."""
+    model, batches = qcnn
+    model.conv1.weight.requires_grad_(False)
+    model.bn1.requires_grad_(False)
+    kept = frozen_parameter_names(model)
+    assert kept == ['conv1.weight', 'bn1.weight', 'bn1.bias']
+    for _ in range(2):  # a second freezing of the same model gives the same result
+        report = freeze_layers(model, ['conv1', 'fc'], train_unquantized=True, keep_frozen=kept)
+        grads = {n: p.requires_grad for n, p in model.named_parameters()}
+        assert not any(grads[n] for n in kept)
+        assert grads['conv1.weight_quantizer.step_size'] and grads['conv1.input_quantizer.step_size']
+        assert grads['fc.weight'] and not grads['conv2.weight']
+        assert report.num_params_kept_frozen == sum(dict(model.named_parameters())[n].numel() for n in kept)
+        assert 'kept frozen (float model)' in report.format_table()
+    # without keep_frozen a selected layer trains its weight (the caller decides)
+    freeze_layers(model, ['conv1'], keep_frozen=())
+    assert model.conv1.weight.requires_grad
+    with pytest.raises(ValueError, match=r"keep_frozen: not parameters of this model: \['conv9.weight'\]"):
+        freeze_layers(model, ['fc'], keep_frozen=['conv9.weight'])
+    with pytest.raises(ValueError, match='keep_frozen must be a list of parameter names'):
+        freeze_layers(model, ['fc'], keep_frozen='conv1.weight')
 
 
 def test_freeze_report_counts(qcnn):

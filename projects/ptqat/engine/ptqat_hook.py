@@ -61,7 +61,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from mmdet3d.registry import HOOKS
-from ptqat.quant import FreezeReport, freeze_layers, quantized_layers, trainable_layers
+from ptqat.quant import FreezeReport, freeze_layers, frozen_parameter_names, quantized_layers, trainable_layers
 from .checkpoint_check import META_KEY, quantization_record, run_checkpoint_check
 from .model_builder import get_quant_config
 from .pipeline import (AnalysisResult, PTQATSettings, calibrate_model, is_calibrated, limit_batches,
@@ -136,6 +136,13 @@ class PTQATHook(Hook):
         ratio_by: ``'layers'`` (default: ``ratio`` counts layers) or ``'params'`` (``ratio`` is
             a share of the quantized layers' weights and biases; layers are taken in the
             strategy's order while that brings the share closer to ``ratio``). Needs a ratio.
+        keep_float_frozen: the parameters that need no gradient when training starts (what the
+            float recipe froze: a ResNet's ``frozen_stages``, ``requires_grad=False`` norms, fixed
+            loss weights such as ``code_weights``) stay frozen whatever the selection and
+            ``train_unquantized``; a selected layer's step sizes still train. Default True. False
+            marks them trainable like the rest of their layer (the behaviour before 2026-12-07;
+            mmengine's optimizer still leaves them out when it was built with a ``paramwise_cfg``
+            while they needed no gradient).
     """
 
     priority = 'VERY_HIGH'
@@ -146,13 +153,14 @@ class PTQATHook(Hook):
                  freeze_bn_stats: bool = True, forward_mode: str = 'tensor', out_prefix: str = 'discrepancy',
                  save_calibrated: bool = True, recalibrate: bool = False, progress: bool = False,
                  ratio_by: str = 'layers', reuse_selection: bool = False, auto_rule: Optional[str] = None,
-                 param_budget: Optional[float] = None) -> None:
+                 param_budget: Optional[float] = None, keep_float_frozen: bool = True) -> None:
         self.settings = PTQATSettings(calib_batches=calib_batches, metric=metric, mode=mode, strategy=strategy,
                                       ratio=ratio, threshold=threshold, seed=seed, forward_mode=forward_mode,
                                       ratio_by=ratio_by, auto_rule=auto_rule, param_budget=param_budget)
         for name, value in (('train_unquantized', train_unquantized), ('freeze_bn_stats', freeze_bn_stats),
                             ('save_calibrated', save_calibrated), ('recalibrate', recalibrate),
-                            ('progress', progress), ('reuse_selection', reuse_selection)):
+                            ('progress', progress), ('reuse_selection', reuse_selection),
+                            ('keep_float_frozen', keep_float_frozen)):
             if not _is_bool(value):
                 raise ValueError(f'PTQATHook: {name} must be True or False, got {value!r}')
         if not isinstance(out_prefix, str) or not out_prefix or osp.basename(out_prefix) != out_prefix:
@@ -168,6 +176,8 @@ class PTQATHook(Hook):
         self.recalibrate = recalibrate
         self.progress = progress
         self.reuse_selection = reuse_selection
+        self.keep_float_frozen = keep_float_frozen
+        self._keep_frozen: List[str] = []
         self._frozen_norms: List[nn.Module] = []
         self.result: Optional[AnalysisResult] = None
         self.report: Optional[FreezeReport] = None
@@ -249,6 +259,12 @@ class PTQATHook(Hook):
     def before_train(self, runner) -> None:
         model = self.quantized_model(runner)
         requires_grad_before = {id(p): p.requires_grad for p in model.parameters()}
+        # what the float recipe froze (frozen backbone stages, requires_grad=False norms, fixed loss
+        # weights) stays frozen whatever the selection, QAT's train_unquantized included
+        self._keep_frozen = frozen_parameter_names(model) if self.keep_float_frozen else []
+        if self._keep_frozen:
+            runner.logger.info(f'PTQATHook: {len(self._keep_frozen)} parameter(s) frozen by the float model stay '
+                               f'frozen (e.g. {self._keep_frozen[:3]}; keep_float_frozen=False trains them too)')
         if is_calibrated(model) and not self.recalibrate:
             missing = uninitialized_quantizers(model)
             if missing:
@@ -258,7 +274,8 @@ class PTQATHook(Hook):
             calibrated_now = False
         else:
             result = self.analyze(runner, write=True, calibrate_first=True)
-            report = freeze_layers(model, result.selected, train_unquantized=self.train_unquantized)
+            report = freeze_layers(model, result.selected, train_unquantized=self.train_unquantized,
+                                   keep_frozen=self._keep_frozen)
             runner.logger.info(f'PTQATHook: calibrated on {result.calib_batches_used} batches, measured the '
                                f'discrepancy on {result.measure_batches_used} batches\n'
                                + format_summary(report, result))
@@ -291,7 +308,8 @@ class PTQATHook(Hook):
         resuming = bool(getattr(runner, '_resume', False))
         if stored and (resuming or self.reuse_selection):
             why = 'resuming' if resuming else 'reuse_selection=True'
-            report = freeze_layers(model, stored, train_unquantized=self.train_unquantized)
+            report = freeze_layers(model, stored, train_unquantized=self.train_unquantized,
+                                   keep_frozen=self._keep_frozen)
             runner.logger.info(f'PTQATHook: the loaded checkpoint has calibrated quantizers: no recalibration; '
                                f'{why}: re-applied its stored selection of {len(stored)} layer(s)\n'
                                + format_summary(report, title='PTQAT summary (resumed)'))
@@ -309,7 +327,8 @@ class PTQATHook(Hook):
                 f'PTQATHook: the loaded checkpoint stores a selection of {len(stored)} layer(s) (e.g. {stored[:3]}); '
                 f"this config's strategy={strategy!r} selects {len(selected)} layer(s) instead, and the config "
                 'decides (set reuse_selection=True in the hook to fine-tune the stored selection)')
-        report = freeze_layers(model, selected, train_unquantized=self.train_unquantized)
+        report = freeze_layers(model, selected, train_unquantized=self.train_unquantized,
+                               keep_frozen=self._keep_frozen)
         runner.logger.info('PTQATHook: the loaded checkpoint has calibrated quantizers: no recalibration; '
                            f'selected by the config (strategy={strategy!r})'
                            + (f', discrepancy measured on {result.measure_batches_used} batches' if result else '')

@@ -11,7 +11,7 @@ the rest at their PTQ state.
 from .calibration import calibrate
 from .config import LayerQuantSpec, QuantConfig, quantize_model
 from .discrepancy import METRICS, MODES, discrepancy_per_sample, measure_discrepancy
-from .freezing import FreezeReport, freeze_layers
+from .freezing import FreezeReport, freeze_layers, frozen_parameter_names
 from .layers import (Add, MatMul, QuantAdd, QuantConv1d, QuantConv2d, QuantConv3d, QuantConvTranspose2d, QuantLinear,
                      QuantMatMul, QuantModule, QuantMultiheadAttention, iter_quantizers, quantized_layers)
 from .lsq import INIT_METHODS, LSQFakeQuantFunction, LSQQuantizer, quant_range
@@ -30,6 +30,7 @@ __all__ = [
     'QuantConv2d', 'QuantConv3d', 'QuantConvTranspose2d', 'QuantLinear', 'QuantMatMul', 'QuantModule',
     'QuantMultiheadAttention', 'RATIO_BY', 'RESIDUAL_ADD_MODES', 'STRATEGIES', 'auto_threshold', 'calibrate',
     'check_quantizable', 'discrepancy_per_sample', 'export_mode', 'export_onnx', 'freeze_layers',
+    'frozen_parameter_names',
     'get_quant_module_class', 'iter_quantizers', 'knee_index', 'layer_param_counts', 'load_fp_state_dict',
     'measure_discrepancy', 'num_selected', 'pack_int4_weights', 'quant_range', 'quant_state_keys', 'quantize_model',
     'quantized_layers', 'register_placement_rule', 'register_quant_module', 'registered_placement_rules',
