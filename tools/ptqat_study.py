@@ -18,7 +18,7 @@ share are replaced atomically; a ``--summarize-only`` call over all the seeds af
 writes the complete tables), never on the same run. Progress (run k of n, elapsed, estimated
 time left) goes to stdout.
 
-Variants (``--variants``, default all; ``--list-variants`` prints them):
+Variants (``--variants``, default all but the control ``fp-ft``; ``--list-variants`` prints them):
 
 * ``ptq`` (``strategy='none'``), ``qat`` (``'all'``, ``train_unquantized=True`` as the QAT
   configs), ``ptqat`` (``'small'``, ratio 0.5 of the layers, l2: the paper's), ``ptqat-large``,

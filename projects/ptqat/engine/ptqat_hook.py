@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import copy
 import os.path as osp
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import mmengine
 import torch.nn as nn
@@ -274,8 +274,7 @@ class PTQATHook(Hook):
             calibrated_now = False
         else:
             result = self.analyze(runner, write=True, calibrate_first=True)
-            report = freeze_layers(model, result.selected, train_unquantized=self.train_unquantized,
-                                   keep_frozen=self._keep_frozen)
+            report = self._freeze(model, result.selected)
             runner.logger.info(f'PTQATHook: calibrated on {result.calib_batches_used} batches, measured the '
                                f'discrepancy on {result.measure_batches_used} batches\n'
                                + format_summary(report, result))
@@ -301,6 +300,12 @@ class PTQATHook(Hook):
         else:
             self._rewrap_ddp_if_needed(runner, model, requires_grad_before)
 
+    def _freeze(self, model: nn.Module, selected: Sequence[str]) -> FreezeReport:
+        """``freeze_layers`` with this hook's ``train_unquantized`` and the float model's frozen
+        parameters (taken at the start of ``before_train``)."""
+        return freeze_layers(model, selected, train_unquantized=self.train_unquantized,
+                             keep_frozen=self._keep_frozen)
+
     def _select_for_calibrated(self, runner, model: nn.Module) -> FreezeReport:
         """Selection and freezing when the loaded checkpoint is already calibrated: the stored
         selection when resuming / ``reuse_selection``, else the config's ``strategy``."""
@@ -308,8 +313,7 @@ class PTQATHook(Hook):
         resuming = bool(getattr(runner, '_resume', False))
         if stored and (resuming or self.reuse_selection):
             why = 'resuming' if resuming else 'reuse_selection=True'
-            report = freeze_layers(model, stored, train_unquantized=self.train_unquantized,
-                                   keep_frozen=self._keep_frozen)
+            report = self._freeze(model, stored)
             runner.logger.info(f'PTQATHook: the loaded checkpoint has calibrated quantizers: no recalibration; '
                                f'{why}: re-applied its stored selection of {len(stored)} layer(s)\n'
                                + format_summary(report, title='PTQAT summary (resumed)'))
@@ -327,8 +331,7 @@ class PTQATHook(Hook):
                 f'PTQATHook: the loaded checkpoint stores a selection of {len(stored)} layer(s) (e.g. {stored[:3]}); '
                 f"this config's strategy={strategy!r} selects {len(selected)} layer(s) instead, and the config "
                 'decides (set reuse_selection=True in the hook to fine-tune the stored selection)')
-        report = freeze_layers(model, selected, train_unquantized=self.train_unquantized,
-                               keep_frozen=self._keep_frozen)
+        report = self._freeze(model, selected)
         runner.logger.info('PTQATHook: the loaded checkpoint has calibrated quantizers: no recalibration; '
                            f'selected by the config (strategy={strategy!r})'
                            + (f', discrepancy measured on {result.measure_batches_used} batches' if result else '')
