@@ -134,7 +134,7 @@ def freeze_layers(model: nn.Module, trainable: Sequence[str], *, train_unquantiz
             if name in selected:
                 train.add(id(p))
         layer.ptqat_trainable.fill_(name in selected)
-    params = {id(p): p for p in model.parameters()}
+    params = {id(p): p for p in named.values()}  # model.parameters(), walked once above
     if lean:
         make_lean(model)
     with torch.no_grad():
