@@ -121,7 +121,8 @@ def freeze_layers(model: nn.Module, trainable: Sequence[str], *, train_unquantiz
     kept = {id(named[n]) for n in keep_frozen}
     layers = quantized_layers(model)
     names = [n for n, _ in layers]
-    unknown = [n for n in trainable if n not in set(names)]
+    known = set(names)
+    unknown = [n for n in trainable if n not in known]
     if unknown:
         raise ValueError(f'not quantized layers of this model: {unknown} '
                          f'(quantized: {names[:8]}{" ..." if len(names) > 8 else ""})')
